@@ -1,0 +1,110 @@
+"""The ``paracrine`` command: the one boundary where errors become one line and an exit code.
+
+``paracrine DEPLOY.py ...`` runs a deploy; ``facts``, ``graph`` and ``lab``
+are subcommands. Heavy imports (Mitogen, networkx, jinja2) happen inside
+commands, so ``--help`` and ``--version`` start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from paracrine import __version__
+from paracrine.errors import ExitCode, ParacrineError
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success (with --check: in sync)
+  1    one or more hosts failed (unreachable, a fact or a change failed)
+  2    --check only: changes are pending
+  3    bad input: deploy file, inventory, arguments, template; nothing ran
+  4    a required tool or permission is missing on the controller
+  130  interrupted (Ctrl-C)
+"""
+
+
+class DeployGroup(click.Group):
+    """A group whose default command is ``deploy``: ``paracrine site.py`` means ``paracrine deploy site.py``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        first = next((a for a in args if not a.startswith("-")), None)
+        wants_group_help = not args or args[0] in ("--help", "-h", "--version")
+        if first is not None and first not in self.commands and not wants_group_help:
+            args = ["deploy", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(
+    cls=DeployGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EXIT_CODES_HELP,
+)
+@click.version_option(__version__, "--version", prog_name="paracrine", message="%(prog)s %(version)s")
+def cli() -> None:
+    """Make every host in the inventory match a deploy file written in plain Python.
+
+    \b
+      paracrine deploy.py                  plan, show, confirm and apply
+      paracrine deploy.py --check          exit 2 when changes are pending
+      paracrine facts web1 files.path_info path=/etc/hosts
+      paracrine graph deploy.py --dot
+      paracrine lab up 3                   throwaway Debian hosts for tests and demos
+    """
+
+
+def _register_commands() -> None:
+    from paracrine.commands.deploy import deploy, graph
+    from paracrine.commands.facts import facts
+    from paracrine.lab.cli import lab
+
+    for command in (deploy, graph, facts, lab):
+        cli.add_command(command)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and exit with a documented code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("PARACRINE_DEBUG"))
+    sys.exit(run(args, debug=debug))
+
+
+def run(args: list[str], *, debug: bool = False) -> int:
+    """Run the CLI with ``args`` and return the exit code (never raises)."""
+    _register_commands()
+    try:
+        result: Any = cli.main(args=args, prog_name="paracrine", standalone_mode=False)
+    except ParacrineError as exc:
+        if debug:
+            traceback.print_exc()
+        from paracrine import report
+
+        report.error(exc)
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return int(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        return int(ExitCode.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.BAD_INPUT)
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        click.secho(
+            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True, fg="red"
+        )
+        return int(ExitCode.FAILED)
+    return int(result or 0)
+
+
+def debug_option(func: Any) -> Any:
+    """``--debug`` on every command: show tracebacks (read by :func:`main` before parsing)."""
+    return click.option("--debug", is_flag=True, expose_value=False, help="Show tracebacks of errors.")(func)

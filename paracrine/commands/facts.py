@@ -1,0 +1,232 @@
+"""``paracrine facts``: gather facts from hosts and show them as one table."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import click
+
+from paracrine import report
+from paracrine.cli import debug_option
+from paracrine.errors import ArgumentError, ExitCode, UserError
+from paracrine.fact import FactSpec
+from paracrine.factcache import FactCache, state_dir
+from paracrine.gather import FactKey, load_builtin_facts, make_key, resolve_fact
+from paracrine.targets import Timings, select
+
+SUMMARY_FACTS = (
+    ("hostname", "server.hostname"),
+    ("os", "server.os_release"),
+    ("kernel", "server.kernel"),
+    ("arch", "server.arch"),
+    ("cpus", "server.cpus"),
+    ("memory", "server.memory"),
+)
+
+
+@click.command()
+@click.argument("target", required=False)
+@click.argument("fact_name", metavar="[FACT]", required=False)
+@click.argument("fact_args", metavar="[KEY=VALUE]...", nargs=-1)
+@click.option("-i", "--inventory", help="Inventory file, host list or connector (default: ./inventory.py|yaml).")
+@click.option("--limit", "limits", multiple=True, help="Only these hosts: name, group or glob (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--cached", is_flag=True, help="Show the disk cache without connecting.")
+@click.option("--list", "list_facts", is_flag=True, help="List facts; with a NAME, show that fact's documentation.")
+@click.option("--state-dir", type=click.Path(), help="Where the fact cache lives (default: ./.paracrine).")
+@click.option("--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once.")
+@debug_option
+def facts(
+    target: str | None,
+    fact_name: str | None,
+    fact_args: tuple[str, ...],
+    inventory: str | None,
+    limits: tuple[str, ...],
+    as_json: bool,
+    cached: bool,
+    list_facts: bool,
+    state_dir: str | None,
+    parallel: int,
+) -> int:
+    """Show facts of TARGET (a host, group, glob, @lab/N or host list).
+
+    \b
+      paracrine facts web1                          common server facts
+      paracrine facts @lab/3 files.path_info path=/etc/hostname
+      paracrine facts @lab/3 apt.packages --json
+      paracrine facts --list [files.path_info]
+    """
+    if list_facts:
+        return _list(target)
+    if target is None:
+        raise UserError("name a TARGET: a host, group, glob or @lab/N", hint="see `paracrine facts --help`")
+    cache = FactCache(_state_root(state_dir))
+    if fact_name is None:
+        requests = {label: make_key(name, {}) for label, name in SUMMARY_FACTS}
+    else:
+        spec = resolve_fact(fact_name)
+        requests = {spec.name: make_key(spec.name, parse_args(spec, fact_args))}
+    hosts = select(inventory, limits, target=target if not cached else _offline(target))
+    if cached:
+        return _show_cached(cache, [h.name for h in hosts], requests, as_json)
+    return _show_live(cache, hosts.hosts, requests, as_json, parallel, summary=fact_name is None)
+
+
+def _state_root(explicit: str | None) -> Any:
+    return state_dir(explicit)
+
+
+def _offline(target: str) -> str:
+    """``@lab/N`` without starting the lab: its host names only."""
+    if target.startswith("@lab/"):
+        return ",".join(f"h{i:02d}" for i in range(1, int(target.split("/", 1)[1]) + 1))
+    return target
+
+
+def parse_args(spec: FactSpec, items: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` words to keyword arguments, converted by the parameter's annotation."""
+    params = {p.name: p for p in spec.params}
+    args: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ArgumentError(f"{spec.name}: expected key=value, got {item!r}")
+        if key not in params:
+            raise ArgumentError(
+                f"{spec.name} has no parameter {key!r}",
+                hint="parameters: " + (", ".join(params) or "none"),
+            )
+        args[key] = _convert(params[key].annotation, text, spec.name, key)
+    return args
+
+
+def _convert(annotation: str, text: str, fact: str, key: str) -> Any:
+    try:
+        if annotation.startswith("int"):
+            return int(text)
+        if annotation.startswith("float"):
+            return float(text)
+        if annotation.startswith("bool"):
+            return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[text.lower()]
+        if annotation.startswith(("list", "dict")):
+            return json.loads(text)
+    except (ValueError, KeyError):
+        raise ArgumentError(f"{fact}: {key}={text!r} is not a valid {annotation}") from None
+    return text
+
+
+def _show_live(
+    cache: FactCache, hosts: list[Any], requests: dict[str, FactKey], as_json: bool, parallel: int, summary: bool
+) -> int:
+    from paracrine.connect import Session
+    from paracrine.gather import Gatherer
+
+    timings = Timings()
+    with Session(parallel=parallel, progress=report.progress) as session:
+        session.connect(hosts)
+        timings.mark("connect")
+        gatherer = Gatherer(session, cache)
+        call_errors = gatherer.fetch({name: requests.values() for name in session.contexts})
+        timings.mark("facts")
+        results: dict[str, dict[str, Any]] = {}
+        for host in hosts:
+            failure = session.failed.get(host.name)
+            error = failure.message if failure else call_errors.get(host.name)
+            results[host.name] = _host_values(gatherer, host.name, requests, error)
+        round_trips = max(session.round_trips.values(), default=0)
+    _print(results, requests, as_json, summary)
+    reached = len(hosts) - len(session.failed)
+    report.note(f"{reached}/{len(hosts)} hosts: {timings.summary()} ({round_trips} round trip per host)")
+    return int(ExitCode.FAILED if session.failed or call_errors or _any_failure(results) else ExitCode.OK)
+
+
+def _host_values(gatherer: Any, host: str, requests: dict[str, FactKey], error: str | None) -> dict[str, Any]:
+    if error:
+        return {label: report.Failure(error) for label in requests}
+    memo = gatherer.facts(host)
+    values: dict[str, Any] = {}
+    for label, key in requests.items():
+        try:
+            values[label] = memo.get(key)
+        except Exception as exc:
+            values[label] = report.Failure(str(exc))
+    return values
+
+
+def _any_failure(results: dict[str, dict[str, Any]]) -> bool:
+    return any(isinstance(v, report.Failure) for values in results.values() for v in values.values())
+
+
+def _show_cached(cache: FactCache, names: list[str], requests: dict[str, FactKey], as_json: bool) -> int:
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        entries = cache.load(name)
+        results[name] = {
+            label: entries[key.id].value if key.id in entries else report.Failure("not cached")
+            for label, key in requests.items()
+        }
+    _print(results, requests, as_json, summary=len(requests) > 1)
+    for name in names:
+        age = cache.age(name)
+        report.note(f"{name}: cached {_age(age)} ago" if age is not None else f"{name}: nothing cached")
+    return int(ExitCode.OK)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _print(results: dict[str, dict[str, Any]], requests: dict[str, FactKey], as_json: bool, summary: bool) -> None:
+    if as_json:
+        report.print_json({host: {label: _jsonable(v) for label, v in vals.items()} for host, vals in results.items()})
+        return
+    if summary:
+        rows = [[host, *[_summary_cell(label, v) for label, v in vals.items()]] for host, vals in results.items()]
+        report.table(rows, ["host", *requests])
+        return
+    (label,) = requests
+    rows, headers = report.fact_rows({host: vals[label] for host, vals in results.items()})
+    report.table(rows, headers)
+
+
+def _jsonable(value: Any) -> Any:
+    return {"error": value.message} if isinstance(value, report.Failure) else value
+
+
+def _summary_cell(label: str, value: Any) -> Any:
+    if isinstance(value, report.Failure) or value is None:
+        return value
+    if label == "os":
+        return value.get("PRETTY_NAME") or f"{value.get('ID', '?')} {value.get('VERSION_ID', '')}".strip()
+    if label == "kernel":
+        return value.get("release")
+    if label == "memory":
+        total = value.get("MemTotal")
+        return f"{total / 1048576:.1f} GiB" if isinstance(total, int) else total
+    return value
+
+
+def _list(name: str | None) -> int:
+    load_builtin_facts()
+    if name is None:
+        from paracrine.fact import registered
+
+        rows = [[spec.name, spec.summary] for spec in sorted(registered().values(), key=lambda s: s.name)]
+        report.table(rows, ["fact", "description"])
+        return int(ExitCode.OK)
+    spec = resolve_fact(name)
+    params = ", ".join(
+        f"{p.name}: {p.annotation}" + ("" if p.required else f" = {p.default!r}") for p in spec.params
+    )
+    click.echo(f"{spec.name}({params}) -> {spec.returns}\n")
+    click.echo(inspect.cleandoc(spec.doc))
+    if spec.fingerprint is not None:
+        click.echo("\nCached across runs: re-sent only when its fingerprint changes.")
+    return int(ExitCode.OK)

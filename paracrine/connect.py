@@ -1,0 +1,323 @@
+"""Connections to hosts through Mitogen: the only module that talks to Mitogen's router.
+
+A :class:`Session` owns one Broker and one Router for a run. It connects hosts
+in parallel with a bounded pool, keeps one context per host (plus, on demand,
+a context per extra become-user), and runs one call per host at a time with
+:meth:`Session.call_all`, gathering replies in arrival order. A host that fails
+at any stage is recorded in :attr:`Session.failed` with a one-line reason and
+later phases skip it; hosts share nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mitogen.core
+import mitogen.master
+import mitogen.parent
+import mitogen.select
+import mitogen.ssh
+import mitogen.utils
+
+from paracrine.errors import ConnectError
+from paracrine.hosts import Connection, Host
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARALLEL = 32
+CALL_TIMEOUT = 3600.0
+REMOTE_NAME = "paracrine"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The reply of one host to one call: a value, or a one-line error."""
+
+    ok: bool
+    value: Any = None
+    error: str = ""
+    seconds: float = 0.0  # from sending the call to its reply
+
+
+ProgressFn = Callable[[str, bool, int, int], None]
+
+
+class Session:
+    """One Mitogen Broker+Router for a run, with one context per reachable host.
+
+    Use as a context manager; leaving the block always shuts everything down.
+    """
+
+    def __init__(self, *, parallel: int = DEFAULT_PARALLEL, progress: ProgressFn | None = None) -> None:
+        self.parallel = max(1, parallel)
+        self.progress = progress
+        self.contexts: dict[str, Any] = {}
+        self.failed: dict[str, ConnectError] = {}
+        self.connect_seconds: dict[str, float] = {}
+        self.hosts: dict[str, Host] = {}
+        self.round_trips: Counter[str] = Counter()
+        self.bytes_received: Counter[str] = Counter()
+        self._user_contexts: dict[tuple[str, str], Any] = {}
+        self._via_contexts: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        mitogen.utils.setup_gil()
+        logging.getLogger("mitogen").setLevel(
+            logging.DEBUG if os.environ.get("PARACRINE_MITOGEN_DEBUG") else logging.CRITICAL
+        )
+        self.broker = mitogen.master.Broker()
+        self.router = mitogen.master.Router(self.broker)
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Disconnect every context and stop the broker thread."""
+        self.broker.shutdown()
+        self.broker.join()
+
+    # ------------------------------------------------------------ connecting
+    def connect(self, hosts: Sequence[Host], resolve: Callable[[str], Host | None] | None = None) -> None:
+        """Connect ``hosts`` in parallel; failures go to :attr:`failed`.
+
+        ``resolve`` maps a ``via`` host name to its :class:`Host` (jump hosts).
+        """
+        total, done = len(hosts), 0
+        self.hosts.update((h.name, h) for h in hosts)
+        pool = ThreadPoolExecutor(max_workers=min(self.parallel, max(1, total)), thread_name_prefix="connect")
+        try:
+            futures = {pool.submit(self._connect_timed, h, resolve): h for h in hosts}
+            for future in as_completed(futures):
+                host = futures[future]
+                done += 1
+                try:
+                    self.contexts[host.name] = future.result()
+                except ConnectError as exc:
+                    self.failed[host.name] = exc
+                if self.progress is not None:
+                    self.progress(host.name, host.name in self.contexts, done, total)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _connect_timed(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
+        start = time.perf_counter()
+        try:
+            return self._connect_one(host, resolve)
+        finally:
+            self.connect_seconds[host.name] = time.perf_counter() - start
+
+    def _connect_one(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
+        conn = host.connection()
+        via = self._via_context(host, conn, resolve)
+        for attempt in (1, 2):
+            try:
+                return self._open(host.name, conn, via)
+            except mitogen.core.Error as exc:
+                reason = describe_connect_error(exc, conn)
+                if attempt == 1 and _is_transient(str(exc)):
+                    log.debug("%s: retrying after %s", host.name, exc)
+                    continue
+                raise ConnectError(reason, host=host.name) from None
+        raise AssertionError("unreachable")
+
+    def _via_context(self, host: Host, conn: Connection, resolve: Callable[[str], Host | None] | None) -> Any:
+        if conn.via is None:
+            return None
+        jump = resolve(conn.via) if resolve else None
+        if jump is None:
+            raise ConnectError(f"via host {conn.via!r} is not in the inventory", host=host.name)
+        with self._lock:
+            if conn.via not in self._via_contexts:
+                try:
+                    self._via_contexts[conn.via] = self._open(jump.name, jump.connection(), None, become=False)
+                except mitogen.core.Error as exc:
+                    reason = describe_connect_error(exc, jump.connection())
+                    raise ConnectError(f"via {jump.name}: {reason}", host=host.name) from None
+            return self._via_contexts[conn.via]
+
+    def _open(self, name: str, conn: Connection, via: Any, *, become: bool | None = None) -> Any:
+        become = conn.become if become is None else become
+        python: list[str] = [conn.python or (sys.executable if conn.connector == "local" else "/usr/bin/python3")]
+        single_hop_sudo = become and conn.become_password is None
+        if single_hop_sudo:
+            python = sudo_argv(conn.become_user) + python
+        common: dict[str, Any] = {
+            "name": name,
+            "remote_name": REMOTE_NAME,
+            "python_path": python,
+            "connect_timeout": conn.connect_timeout,
+            "via": via,
+        }
+        if conn.connector == "local":
+            ctx = self.router.local(**common)
+        else:
+            ctx = self.router.ssh(
+                hostname=conn.hostname,
+                port=conn.port,
+                username=conn.user,
+                identity_file=conn.key,
+                check_host_keys=conn.host_keys,
+                compression=conn.compression,
+                ssh_args=ssh_args(conn),
+                **common,
+            )
+        if become and not single_hop_sudo:
+            ctx = self.router.sudo(
+                via=ctx,
+                name=f"{name}.sudo",
+                username=conn.become_user,
+                password=mitogen.core.Secret(conn.become_password or ""),
+                python_path=conn.python or "/usr/bin/python3",
+                connect_timeout=conn.connect_timeout,
+            )
+        return ctx
+
+    def user_context(self, host: Host, user: str) -> Any:
+        """A context on ``host`` running as ``user`` (sudo from the host's context), opened once."""
+        key = (host.name, user)
+        with self._lock:
+            if key not in self._user_contexts:
+                conn = host.connection()
+                try:
+                    self._user_contexts[key] = self.router.sudo(
+                        via=self.contexts[host.name],
+                        name=f"{host.name}.{user}",
+                        username=user,
+                        python_path=conn.python or "/usr/bin/python3",
+                        connect_timeout=conn.connect_timeout,
+                    )
+                except mitogen.core.Error as exc:
+                    raise ConnectError(f"cannot become {user!r}: {_first_line(str(exc))}", host=host.name) from None
+            return self._user_contexts[key]
+
+    # ------------------------------------------------------------ calling
+    def call_all(
+        self,
+        fn: Callable[..., Any],
+        args_by_host: dict[str, tuple[Any, ...]],
+        *,
+        timeout: float = CALL_TIMEOUT,
+        contexts: dict[str, Any] | None = None,
+    ) -> dict[str, Outcome]:
+        """Call ``fn(*args)`` once on each named host, all in parallel; one round trip each."""
+        contexts = contexts or self.contexts
+        receivers: dict[Any, str] = {}
+        sent = time.perf_counter()
+        for name, args in args_by_host.items():
+            if name in contexts:
+                self.round_trips[name] += 1
+                receivers[contexts[name].call_async(fn, *args)] = name
+        results: dict[str, Outcome] = {}
+        deadline = time.monotonic() + timeout
+        with mitogen.select.Select(list(receivers), oneshot=True) as select:
+            while len(results) < len(receivers):
+                try:
+                    msg = select.get(timeout=max(0.0, deadline - time.monotonic()))
+                except mitogen.core.TimeoutError:
+                    break
+                name = receivers[msg.receiver]
+                self.bytes_received[name] += len(msg.data)
+                outcome = _unpickle(msg)
+                results[name] = Outcome(outcome.ok, outcome.value, outcome.error, time.perf_counter() - sent)
+        for name in receivers.values():
+            results.setdefault(name, Outcome(False, error=f"no reply within {timeout:.0f} s"))
+        return results
+
+    def call(self, host: str, fn: Callable[..., Any], *args: Any) -> Any:
+        """Call ``fn(*args)`` on one host and return its value (raises on failure)."""
+        outcome = self.call_all(fn, {host: args})[host]
+        if not outcome.ok:
+            raise ConnectError(outcome.error, host=host)
+        return outcome.value
+
+
+def _unpickle(msg: Any) -> Outcome:
+    try:
+        return Outcome(True, msg.unpickle())
+    except mitogen.core.CallError as exc:
+        return Outcome(False, error=_first_line(str(exc)))
+    except mitogen.core.ChannelError:
+        return Outcome(False, error="the connection was lost during the call")
+    except mitogen.core.Error as exc:
+        return Outcome(False, error=_first_line(str(exc)))
+
+
+def sudo_argv(user: str) -> list[str]:
+    """The single-hop passwordless sudo prefix for the remote interpreter."""
+    argv = ["sudo", "-n", "-H"]
+    return argv if user == "root" else [*argv, "-u", user]
+
+
+def control_dir() -> Path:
+    """Where OpenSSH master sockets live when ``ssh_reuse`` is on."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paracrine"
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return base
+
+
+def ssh_args(conn: Connection) -> list[str]:
+    """Extra ssh arguments: known_hosts, reuse of master connections, the user's own."""
+    args: list[str] = []
+    if conn.known_hosts:
+        args += ["-o", f"UserKnownHostsFile={conn.known_hosts}"]
+    if conn.reuse:
+        args += [
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={control_dir()}/cm-%C",
+            "-o", "ControlPersist=10m",
+        ]  # fmt: skip
+    return args + list(conn.ssh_args)
+
+
+def _first_line(text: str) -> str:
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()
+    return text.strip() or "unknown error"
+
+
+def _is_transient(text: str) -> bool:
+    """sshd's MaxStartups drops look like this; one retry is worth it."""
+    markers = ("kex_exchange_identification", "Connection reset by peer", "Connection closed by")
+    return any(m in text for m in markers)
+
+
+def describe_connect_error(exc: BaseException, conn: Connection) -> str:
+    """One line saying why a connection failed and what to do about it."""
+    text = str(exc)
+    where = f"{conn.hostname}:{conn.port}" if conn.connector == "ssh" else "local"
+    rules: Iterable[tuple[Callable[[], bool], str]] = (
+        (lambda: isinstance(exc, mitogen.ssh.HostKeyError) or "Host key verification failed" in text,
+         f"host key of {where} is unknown or changed (known_hosts: {conn.known_hosts or '~/.ssh/known_hosts'}); "
+         "check it, or set ssh_host_keys: accept to trust a new host"),
+        (lambda: "REMOTE HOST IDENTIFICATION HAS CHANGED" in text,
+         f"host key of {where} changed; remove the old entry from known_hosts if this is expected"),
+        (lambda: isinstance(exc, mitogen.ssh.PasswordError) or "Permission denied" in text,
+         f"authentication failed for user {conn.user or '(default)'} on {where}"
+         + (f" with key {conn.key}" if conn.key else "")),
+        (lambda: "Connection refused" in text, f"unreachable: connection refused by {where}"),
+        (lambda: "timed out" in text.lower(),
+         f"unreachable: {where} did not answer within {conn.connect_timeout:.0f} s"),
+        (lambda: "Could not resolve hostname" in text, f"unreachable: cannot resolve {conn.hostname}"),
+        (lambda: "No route to host" in text or "Network is unreachable" in text, f"unreachable: no route to {where}"),
+        (lambda: "password is required" in text,
+         f"sudo on {where} needs a password; set become_password or allow passwordless sudo"),
+        (lambda: "command not found" in text or "No such file or directory" in text,
+         f"no Python interpreter at {conn.python or '/usr/bin/python3'} on {where}; install python3 or set `python`"),
+    )  # fmt: skip
+    for matches, message in rules:
+        if matches():
+            return message
+    return _first_line(text)

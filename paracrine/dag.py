@@ -1,0 +1,138 @@
+"""The operation graph of one host (networkx).
+
+Nodes are a host's operation calls (by declaration index). Edges, each with a
+``kind``:
+
+* ``requires`` — explicit ``requires=[...]``;
+* ``implicit`` — a path after the operation that makes its parent directory, a
+  file after the user or group that owns it (from ``provides=`` and the
+  ``path``/``dest``/``owner``/``group`` arguments);
+* ``trigger`` — ``notify=``/``reload_on=``: the handler after its triggers.
+
+These are *dependencies*: when a node fails, its descendants are skipped.
+Declaration order only breaks ties in the topological order, so independent
+operations still run in the order they were written.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import networkx as nx
+
+from paracrine.errors import CycleError
+from paracrine.operation import OpCall
+
+PATH_ARGS = ("path", "dest")
+USER_ARGS = ("owner", "user")
+GROUP_ARGS = ("group",)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _needs(call: OpCall) -> list[tuple[str, str]]:
+    """What a call needs to exist first: parent directories, owners, groups."""
+    needs: list[tuple[str, str]] = []
+    for arg in PATH_ARGS:
+        for path in _strings(call.args.get(arg)):
+            if path.startswith("/"):
+                needs.append(("path", posixpath.normpath(path)))
+    for arg in USER_ARGS:
+        needs.extend(("user", u) for u in _strings(call.args.get(arg)))
+    for arg in (*GROUP_ARGS, "groups"):
+        needs.extend(("group", g) for g in _strings(call.args.get(arg)))
+    return needs
+
+
+def _provides(call: OpCall) -> list[tuple[str, str]]:
+    if call.op.provides is None:
+        return []
+    return [(kind, posixpath.normpath(v) if kind == "dir" else v) for kind, v in call.op.provides(call.args) if v]
+
+
+def build(calls: Sequence[OpCall]) -> nx.DiGraph:
+    """The dependency graph of one host's calls; raises :class:`CycleError` on a cycle."""
+    graph = nx.DiGraph()
+    for call in calls:
+        graph.add_node(call.index, call=call)
+    for call in calls:
+        for other in call.options.requires:
+            graph.add_edge(other.index, call.index, kind="requires")
+        for trigger in call.triggers:
+            graph.add_edge(trigger.index, call.index, kind="trigger")
+    _implicit_edges(graph, calls)
+    _check_acyclic(graph)
+    return graph
+
+
+def _implicit_edges(graph: nx.DiGraph, calls: Sequence[OpCall]) -> None:
+    providers: dict[tuple[str, str], int] = {}
+    for call in calls:
+        for item in _provides(call):
+            providers.setdefault(item, call.index)
+    for call in calls:
+        for kind, name in _needs(call):
+            provider = _closest_dir(providers, name, call.index) if kind == "path" else providers.get((kind, name))
+            if provider is not None and provider != call.index and not graph.has_edge(provider, call.index):
+                graph.add_edge(provider, call.index, kind="implicit")
+
+
+def _closest_dir(providers: dict[tuple[str, str], int], path: str, own: int) -> int | None:
+    """The call that makes the nearest ancestor directory of ``path``."""
+    current = path
+    while current != "/":
+        current = posixpath.dirname(current)
+        provider = providers.get(("dir", current))
+        if provider is not None and provider != own:
+            return provider
+    return None
+
+
+def _check_acyclic(graph: nx.DiGraph) -> None:
+    try:
+        cycle = nx.find_cycle(graph)
+    except nx.NetworkXNoCycle:
+        return
+    calls = [graph.nodes[u]["call"] for u, _v in cycle]
+    chain = " -> ".join(f"{c.title} [{c.where}]" for c in [*calls, calls[0]])
+    raise CycleError(f"operations depend on each other in a cycle: {chain}", host=calls[0].host,
+                     hint="remove one of the requires=/notify= links")  # fmt: skip
+
+
+def order(graph: nx.DiGraph) -> list[OpCall]:
+    """Calls in topological order, ties broken by declaration order."""
+    return [graph.nodes[n]["call"] for n in nx.lexicographical_topological_sort(graph, key=lambda n: n)]
+
+
+def ancestors(graph: nx.DiGraph, index: int) -> set[int]:
+    return set(nx.ancestors(graph, index))
+
+
+def to_dot(graphs: Iterable[tuple[str, nx.DiGraph, dict[int, str]]]) -> str:
+    """Graphviz DOT of several hosts' graphs; ``status`` maps node to 'change'/'ok'/... for colouring."""
+    colours = {"change": "orange", "ok": "gray60", "error": "red", "handler": "lightblue", "skipped": "gray85"}
+    lines = ["digraph paracrine {", "  rankdir=TB;", '  node [shape=box, fontname="monospace"];']
+    for host, graph, status in graphs:
+        lines.append(f'  subgraph "cluster_{host}" {{')
+        lines.append(f'    label="{host}";')
+        for node in sorted(graph.nodes):
+            call: OpCall = graph.nodes[node]["call"]
+            state = status.get(node, "ok")
+            label = f"{call.title}\\n{call.where or ''}".replace('"', '\\"')
+            lines.append(
+                f'    "{host}:{node}" [label="{label}", style=filled, fillcolor="{colours.get(state, "white")}"];'
+            )
+        for u, v, data in sorted(graph.edges(data=True)):
+            style = {"requires": "solid", "implicit": "dashed", "trigger": "bold"}[data["kind"]]
+            lines.append(f'    "{host}:{u}" -> "{host}:{v}" [style={style}, label="{data["kind"]}"];')
+        lines.append("  }")
+    lines.append("}")
+    return "\n".join(lines)

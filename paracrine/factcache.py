@@ -1,0 +1,156 @@
+"""The on-disk fact cache: ``<state dir>/facts/<host>.json``.
+
+It holds, per host, the last value of every fact gathered with a time stamp
+and, for facts that declare one, the fingerprint. It serves two purposes:
+
+* ``paracrine facts --cached`` shows it without connecting;
+* a fact with a fingerprint whose remote fingerprint still matches is not sent
+  again (the target answers "same" and the cached value is used).
+
+Values without a fingerprint are never trusted from disk during a live run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from paracrine.gather import FactKey
+
+FORMAT_VERSION = 1
+
+
+def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The state directory: ``--state-dir``, else $PARACRINE_STATE_DIR, else ``./.paracrine``."""
+    return Path(explicit or os.environ.get("PARACRINE_STATE_DIR") or ".paracrine")
+
+
+@dataclass(frozen=True)
+class CachedFact:
+    """One cached fact value."""
+
+    fact: str
+    args: dict[str, Any]
+    user: str | None
+    value: Any
+    fingerprint: Any
+    time: float
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"__bytes__": base64.b64encode(value).decode()}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"__bytes__"}:
+            return base64.b64decode(value["__bytes__"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _write_json(path: Path, doc: Any) -> None:
+    """Write ``doc`` to ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(doc, stream, indent=1, default=repr)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+class FactCache:
+    """Read and update the cache file of each host under ``<state dir>/facts``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / "facts"
+
+    def path(self, host: str) -> Path:
+        safe = host.replace("/", "_").replace(os.sep, "_")
+        return self.root / f"{safe}.json"
+
+    def load(self, host: str) -> dict[str, CachedFact]:
+        """Cached facts of ``host`` by key id; empty when there is no (readable) cache."""
+        try:
+            doc = json.loads(self.path(host).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
+            return {}
+        entries = doc.get("facts", {})
+        return {
+            key: CachedFact(e["fact"], e["args"], e["user"], _decode(e["value"]), e.get("fp"), e["time"])
+            for key, e in entries.items()
+        }
+
+    def update(self, host: str, entries: dict[str, CachedFact]) -> None:
+        """Merge ``entries`` into the host's cache file (written atomically)."""
+        if not entries:
+            return
+        current = self.load(host)
+        current.update(entries)
+        doc = {
+            "version": FORMAT_VERSION,
+            "host": host,
+            "facts": {
+                key: {
+                    "fact": c.fact,
+                    "args": _encode(c.args),
+                    "user": c.user,
+                    "value": _encode(c.value),
+                    "fp": c.fingerprint,
+                    "time": c.time,
+                }
+                for key, c in sorted(current.items())
+            },
+        }
+        _write_json(self.path(host), doc)
+
+    def keys_path(self, host: str) -> Path:
+        return self.path(host).with_suffix(".keys.json")
+
+    def load_keys(self, host: str, deploy_id: str) -> set[FactKey]:
+        """The fact keys the last run of ``deploy_id`` read on ``host`` (prefetched in the first round)."""
+        from paracrine.gather import FactKey
+
+        try:
+            doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
+            items = doc[deploy_id]
+            return {FactKey(name, json.dumps(args, sort_keys=True), user) for name, args, user in items}
+        except (OSError, ValueError, KeyError, TypeError):
+            return set()
+
+    def save_keys(self, host: str, deploy_id: str, keys: Iterable[FactKey]) -> None:
+        try:
+            doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            doc = {}
+        doc[deploy_id] = sorted([k.name, k.args, k.user] for k in keys)
+        _write_json(self.keys_path(host), doc)
+
+    def age(self, host: str) -> float | None:
+        """Seconds since the cache of ``host`` was last written, or None."""
+        try:
+            return time.time() - self.path(host).stat().st_mtime
+        except OSError:
+            return None

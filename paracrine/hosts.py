@@ -1,0 +1,182 @@
+"""Hosts: a name, its groups, its merged data, and the connection settings read from that data.
+
+Connection settings are ordinary host data keys, so they can be set at any
+level of the inventory (defaults, group, host):
+
+=====================  =============================================================
+key                    meaning (default)
+=====================  =============================================================
+``connector``          ``"ssh"`` or ``"local"`` (``"ssh"``)
+``ssh_hostname``       address to connect to (the host's name)
+``ssh_port``           port (22)
+``ssh_user``           login user (ssh's default)
+``ssh_key``            private key file
+``ssh_known_hosts``    known_hosts file used to check host keys (ssh's default)
+``ssh_host_keys``      ``"enforce"`` (check against known_hosts) or ``"accept"`` (add new keys)
+``ssh_compression``    compress the stream (False: faster on loopback and LANs)
+``ssh_args``           extra ssh arguments (e.g. ``["-o", "ProxyJump=bastion"]``)
+``ssh_reuse``          keep OpenSSH master connections between runs (False)
+``via``                name of another inventory host to connect through (Mitogen ``via=``)
+``python``             interpreter on the target (``/usr/bin/python3``)
+``become``             run as ``become_user`` through sudo (False)
+``become_user``        (``"root"``)
+``become_password``    sudo password; without one, passwordless sudo in a single hop
+``connect_timeout``    seconds (30)
+=====================  =============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from paracrine.errors import HostDataError, InventoryError, did_you_mean
+
+CONNECTION_KEYS: dict[str, type | tuple[type, ...]] = {
+    "connector": str,
+    "ssh_hostname": str,
+    "ssh_port": int,
+    "ssh_user": str,
+    "ssh_key": str,
+    "ssh_known_hosts": str,
+    "ssh_host_keys": str,
+    "ssh_compression": bool,
+    "ssh_args": (list, tuple),
+    "ssh_reuse": bool,
+    "via": str,
+    "python": str,
+    "become": bool,
+    "become_user": str,
+    "become_password": str,
+    "connect_timeout": (int, float),
+}
+
+
+class HostData(Mapping[str, Any]):
+    """Read-only merged data of one host; ``data.port`` or ``data["port"]``.
+
+    A missing key raises :class:`HostDataError` naming the host and the key.
+    """
+
+    __slots__ = ("_host", "_values")
+
+    def __init__(self, host: str, values: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_host", host)
+        object.__setattr__(self, "_values", dict(values))
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("__"):
+            raise AttributeError(key)
+        try:
+            return self._values[key]
+        except KeyError:
+            raise HostDataError(
+                f"host data has no key {key!r}",
+                host=self._host,
+                hint=did_you_mean(key, self._values) or "define it in the inventory (defaults, group or host)",
+            ) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("host data is read-only; change the inventory instead")
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"HostData({self._host!r}, {self._values!r})"
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How to reach one host, validated from its data."""
+
+    connector: Literal["ssh", "local"]
+    hostname: str
+    port: int
+    user: str | None
+    key: str | None
+    known_hosts: str | None
+    host_keys: Literal["enforce", "accept"]
+    compression: bool
+    ssh_args: tuple[str, ...]
+    reuse: bool
+    via: str | None
+    python: str | None  # None: /usr/bin/python3 over ssh, the controller's own for local
+    become: bool
+    become_user: str
+    become_password: str | None = field(repr=False)
+    connect_timeout: float
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host."""
+
+    name: str
+    groups: tuple[str, ...]
+    data: HostData
+    source: str = ""  # where the host was defined ("inventory.yaml", "-i", ...)
+
+    def connection(self) -> Connection:
+        """The validated connection settings of this host."""
+        return connection_from_data(self.name, self.data, self.source)
+
+
+def _check_types(name: str, data: Mapping[str, Any], source: str) -> None:
+    for key, value in data.items():
+        expected = CONNECTION_KEYS.get(key)
+        if expected is None:
+            if key.startswith("ssh_") or key.startswith("become_"):
+                raise InventoryError(
+                    f"unknown connection setting {key!r}",
+                    host=name,
+                    where=source or None,
+                    hint=did_you_mean(key, CONNECTION_KEYS) or "see `paracrine --help` for the settings",
+                )
+            continue
+        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        if not ok:
+            want = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+            raise InventoryError(
+                f"{key} must be {want}, got {type(value).__name__} {value!r}", host=name, where=source or None
+            )
+
+
+def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -> Connection:
+    """Build and validate a :class:`Connection` from a host's merged data."""
+    _check_types(name, data, source)
+    connector = data.get("connector", "ssh")
+    host_keys = data.get("ssh_host_keys", "enforce")
+    for key, value, allowed in (
+        ("connector", connector, ("ssh", "local")),
+        ("ssh_host_keys", host_keys, ("enforce", "accept")),
+    ):
+        if value not in allowed:
+            raise InventoryError(
+                f"{key} must be one of {', '.join(allowed)}, got {value!r}", host=name, where=source or None
+            )
+    return Connection(
+        connector=connector,
+        hostname=data.get("ssh_hostname", name),
+        port=data.get("ssh_port", 22),
+        user=data.get("ssh_user"),
+        key=data.get("ssh_key"),
+        known_hosts=data.get("ssh_known_hosts"),
+        host_keys=host_keys,
+        compression=data.get("ssh_compression", False),
+        ssh_args=tuple(str(a) for a in data.get("ssh_args", ())),
+        reuse=data.get("ssh_reuse", False),
+        via=data.get("via"),
+        python=data.get("python"),
+        become=data.get("become", False),
+        become_user=data.get("become_user", "root"),
+        become_password=data.get("become_password"),
+        connect_timeout=float(data.get("connect_timeout", 30)),
+    )

@@ -1,0 +1,211 @@
+"""Inventories: which hosts a run targets, their groups and their data.
+
+Sources (``-i``), all producing the same :class:`Inventory`:
+
+* a Python file (``inventory.py``): every top-level list or tuple is a group
+  of hosts; a host is ``"name"`` or ``("name", {data})``; optional dicts
+  ``defaults`` (data for every host) and ``group_data`` (``{group: {data}}``);
+* a YAML file (``inventory.yaml``): ``hosts:`` (name -> data), ``groups:``
+  (name -> list of members, or ``{hosts: [...], data: {...}}``), ``defaults:``;
+* ``host1,host2``: hosts reached over ssh by name;
+* connector strings, alone or inside the above: ``@local``,
+  ``@ssh/user@host:port``, ``@lab/N`` (N throwaway lab hosts, started on demand).
+
+Host data is merged defaults <- groups (in definition order) <- host.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from paracrine.errors import InventoryError, did_you_mean
+from paracrine.hosts import Host, HostData
+
+INVENTORY_NAMES = ("inventory.py", "inventory.yaml", "inventory.yml")
+_SSH_CONNECTOR = re.compile(r"^@ssh/(?:(?P<user>[^@/]+)@)?(?P<host>[^:@/]+|\[[0-9a-fA-F:]+\])(?::(?P<port>\d+))?$")
+
+
+@dataclass
+class HostEntry:
+    """A host as declared by a source, before data is merged."""
+
+    name: str
+    data: dict[str, Any]
+    groups: list[str]
+
+
+class InventoryBuilder:
+    """Collects hosts, groups and data from a source, rejecting duplicates."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.defaults: dict[str, Any] = {}
+        self.entries: dict[str, HostEntry] = {}
+        self.group_data: dict[str, dict[str, Any]] = {}
+        self.group_order: list[str] = []
+
+    def add_host(self, spec: str, data: Mapping[str, Any] | None = None, group: str | None = None) -> None:
+        """Add a host (a name or a connector string), optionally as a member of ``group``."""
+        for name, connector_data in expand_connector(spec, self.source):
+            entry = self.entries.setdefault(name, HostEntry(name, {}, []))
+            entry.data.update(connector_data)
+            entry.data.update(data or {})
+            if group is not None:
+                if group in entry.groups:
+                    raise InventoryError(
+                        f"host {name!r} is listed twice in group {group!r}",
+                        where=self.source,
+                        hint="remove one of the entries",
+                    )
+                entry.groups.append(group)
+
+    def add_group(self, group: str, data: Mapping[str, Any] | None = None) -> None:
+        if not re.fullmatch(r"[A-Za-z_][\w.-]*", group):
+            raise InventoryError(f"invalid group name {group!r}", where=self.source)
+        if group not in self.group_order:
+            self.group_order.append(group)
+        self.group_data.setdefault(group, {}).update(data or {})
+
+    def build(self) -> Inventory:
+        hosts = []
+        for entry in self.entries.values():
+            merged = dict(self.defaults)
+            for group in self.group_order:
+                if group in entry.groups:
+                    merged.update(self.group_data.get(group, {}))
+            merged.update(entry.data)
+            hosts.append(Host(entry.name, tuple(entry.groups), HostData(entry.name, merged), self.source))
+        inventory = Inventory(hosts, self.group_order, self.source)
+        for host in hosts:
+            host.connection()  # validate connection settings now, not mid-run
+        return inventory
+
+
+class Inventory:
+    """The hosts of a run, in definition order."""
+
+    def __init__(self, hosts: Sequence[Host], groups: Sequence[str] = (), source: str = "") -> None:
+        self.hosts = list(hosts)
+        self.groups = list(groups)
+        self.source = source
+        self._by_name = {h.name: h for h in self.hosts}
+
+    def __iter__(self) -> Any:
+        return iter(self.hosts)
+
+    def __len__(self) -> int:
+        return len(self.hosts)
+
+    def get(self, name: str) -> Host | None:
+        return self._by_name.get(name)
+
+    def limit(self, patterns: Iterable[str]) -> Inventory:
+        """Keep hosts matching any pattern: a host name, a group name or a glob."""
+        patterns = [p for item in patterns for p in item.split(",") if p]
+        if not patterns:
+            return self
+        keep: set[str] = set()
+        for pattern in patterns:
+            matched = {
+                h.name
+                for h in self.hosts
+                if h.name == pattern or pattern in h.groups or fnmatch.fnmatchcase(h.name, pattern)
+            }
+            if not matched:
+                raise InventoryError(
+                    f"--limit {pattern!r} matches no host or group",
+                    where=self.source or None,
+                    hint=did_you_mean(pattern, [*self._by_name, *self.groups])
+                    or "list hosts with `paracrine facts --cached` or check the inventory",
+                )
+            keep |= matched
+        return Inventory([h for h in self.hosts if h.name in keep], self.groups, self.source)
+
+
+def expand_connector(spec: str, source: str) -> list[tuple[str, dict[str, Any]]]:
+    """Turn a host spec into ``[(name, data)]``; connector strings may yield several hosts."""
+    if not spec.startswith("@"):
+        if not re.fullmatch(r"[\w.:\[\]-]+", spec):
+            raise InventoryError(f"invalid host name {spec!r}", where=source)
+        return [(spec, {})]
+    if spec == "@local":
+        return [("@local", {"connector": "local"})]
+    match = _SSH_CONNECTOR.match(spec)
+    if match:
+        host, port = match["host"].strip("[]"), match["port"]
+        data: dict[str, Any] = {"ssh_hostname": host}
+        if match["user"]:
+            data["ssh_user"] = match["user"]
+        if port:
+            data["ssh_port"] = int(port)
+        return [(f"{host}:{port}" if port else host, data)]
+    lab = re.fullmatch(r"@lab/(\d+)", spec)
+    if lab:
+        return lab_hosts(int(lab[1]), source)
+    raise InventoryError(
+        f"unknown connector {spec!r}",
+        where=source,
+        hint="use @local, @ssh/user@host:port or @lab/N",
+    )
+
+
+def lab_hosts(count: int, source: str) -> list[tuple[str, dict[str, Any]]]:
+    """Bring lab hosts h01..hNN up if needed and describe them as inventory entries."""
+    if not 1 <= count <= 200:
+        raise InventoryError(f"@lab/{count}: the lab holds 1 to 200 hosts", where=source)
+    from paracrine import lab
+
+    running = {h.name: h for h in lab.running_hosts()}
+    wanted = [f"h{i:02d}" for i in range(1, count + 1)]
+    hosts = [running[n] for n in wanted] if all(n in running for n in wanted) else lab.up(count, stop_others=False)
+    return [
+        (
+            h.name,
+            {
+                "ssh_hostname": h.address,
+                "ssh_port": h.port,
+                "ssh_user": h.user,
+                "ssh_key": h.key,
+                "ssh_known_hosts": h.known_hosts,
+                "become": h.become,
+                "lab_root": h.root,
+            },
+        )
+        for h in hosts[:count]
+    ]
+
+
+def load_inventory(spec: str | None, deploy_dir: Path | None = None) -> Inventory:
+    """Load the inventory named by ``-i`` (or the default one beside the deploy file)."""
+    if spec is None:
+        for name in INVENTORY_NAMES:
+            candidate = (deploy_dir or Path.cwd()) / name
+            if candidate.is_file():
+                return load_inventory_file(candidate)
+        spec = "@local"
+    path = Path(spec)
+    if path.suffix in (".py", ".yaml", ".yml", ".json") or path.is_file():
+        if not path.is_file():
+            raise InventoryError(f"inventory file {spec} not found", hint="check the -i argument")
+        return load_inventory_file(path)
+    builder = InventoryBuilder("-i")
+    for item in spec.split(","):
+        if item.strip():
+            builder.add_host(item.strip())
+    if not builder.entries:
+        raise InventoryError("-i names no host", hint="pass host names separated by commas")
+    return builder.build()
+
+
+def load_inventory_file(path: Path) -> Inventory:
+    """Load ``inventory.py`` or ``inventory.yaml``."""
+    from paracrine import inventory_files
+
+    if path.suffix == ".py":
+        return inventory_files.load_python(path)
+    return inventory_files.load_yaml(path)

@@ -1,0 +1,233 @@
+"""``@operation``: a generator of changes, called from deploy files.
+
+A package author writes::
+
+    @operation(provides=lambda a: [("dir", a["path"])])
+    def directory(ctx: OpContext, path: str, *, present: bool = True, mode: Mode | None = None) -> Changes:
+        '''Ensure ``path`` is a directory.'''
+        info = ctx.fact(files.path_info, path=path)
+        if info is None:
+            yield MakeDirectory(path, mode=mode)
+
+and a deploy file calls ``files.directory("/srv/app", mode=0o755, requires=[...])``.
+The call validates its arguments at once (errors point at the deploy file line)
+and registers an inert :class:`OpCall` for the current host. Engine options
+(``name=``, ``become=``, ``requires=``, ``notify=``, ``reload_on=``,
+``ignore_errors=``) are keyword-only and never reach the operation's function.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from paracrine.changes import Change
+from paracrine.errors import ArgumentError, user_location
+from paracrine.fact import BUILTIN_PREFIX
+from paracrine.validate import check_value
+
+OPERATIONS_PREFIX = "paracrine.operations."
+ENGINE_OPTIONS = ("name", "become", "requires", "notify", "reload_on", "ignore_errors")
+
+Changes = Iterator[Change]
+Provides = Callable[[dict[str, Any]], list[tuple[str, str]]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Options:
+    """Engine options of one call."""
+
+    name: str | None = None
+    become: bool | str | None = None
+    requires: tuple[OpCall, ...] = ()
+    notify: tuple[OpCall, ...] = ()
+    reload_on: tuple[OpCall, ...] = ()
+    ignore_errors: bool = False
+
+
+@dataclass(eq=False)
+class OpCall:
+    """One call of an operation in a deploy file, for one host (inert until planned)."""
+
+    op: Operation
+    args: dict[str, Any]
+    options: Options
+    where: str | None
+    host: str = ""
+    index: int = -1
+    notified_by: list[OpCall] = field(default_factory=list)  # calls with notify=[this]
+    handlers: list[OpCall] = field(default_factory=list)  # calls this one triggers
+
+    @property
+    def label(self) -> str:
+        """``files.directory('/srv/app')``: the operation with its key argument."""
+        key = self.args.get(self.op.key_param) if self.op.key_param else None
+        return f"{self.op.name}({key!r})" if key is not None else f"{self.op.name}()"
+
+    @property
+    def title(self) -> str:
+        return self.options.name or self.label
+
+    @property
+    def triggers(self) -> list[OpCall]:
+        """Calls whose change triggers this one (``reload_on=`` here, ``notify=`` there)."""
+        return [*self.options.reload_on, *self.notified_by]
+
+    @property
+    def is_handler(self) -> bool:
+        return bool(self.triggers)
+
+    def __repr__(self) -> str:
+        return f"<OpCall {self.host}:{self.index} {self.label} [{self.where}]>"
+
+
+class Operation:
+    """An operation: a named, documented, validated generator of changes."""
+
+    def __init__(self, func: Callable[..., Changes], provides: Provides | None = None) -> None:
+        self.func = func
+        self.provides = provides
+        module = str(func.__module__)
+        short = module[len(OPERATIONS_PREFIX):] if module.startswith(OPERATIONS_PREFIX) else module
+        self.name = f"{short}.{func.__name__}"
+        self.doc = inspect.getdoc(func) or ""
+        signature = inspect.signature(func)
+        params = list(signature.parameters.values())
+        if not params or params[0].name != "ctx":
+            raise TypeError(f"@operation {self.name}: the first parameter must be `ctx`")
+        clash = [p.name for p in params[1:] if p.name in ENGINE_OPTIONS]
+        if clash:
+            raise TypeError(f"@operation {self.name}: parameter {clash[0]!r} is an engine option name")
+        self.signature = signature.replace(parameters=params[1:])
+        self.key_param = params[1].name if len(params) > 1 else None
+        self._hints: dict[str, Any] | None = None
+        self.__doc__ = self.doc
+        self.__name__ = func.__name__
+        self.__module__ = module
+
+    @property
+    def summary(self) -> str:
+        return self.doc.splitlines()[0] if self.doc else ""
+
+    @property
+    def hints(self) -> dict[str, Any]:
+        if self._hints is None:
+            self._hints = typing.get_type_hints(self.func, include_extras=True)
+        return self._hints
+
+    def bind(self, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Check arguments against the signature and annotations; returns them normalised."""
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise ArgumentError(f"{self.name}: {exc}") from None
+        bound.apply_defaults()
+        values = dict(bound.arguments)
+        for pname, value in list(values.items()):
+            param = self.signature.parameters[pname]
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                continue
+            hint = self.hints.get(pname)
+            if hint is not None:
+                try:
+                    values[pname] = check_value(value, hint)
+                except (TypeError, ValueError) as exc:
+                    raise ArgumentError(f"{self.name}: argument {pname!r}: {exc}") from None
+        return values
+
+    def __call__(
+        self,
+        *args: Any,
+        name: str | None = None,
+        become: bool | str | None = None,
+        requires: Sequence[OpCall] = (),
+        notify: Sequence[OpCall] = (),
+        reload_on: Sequence[OpCall] = (),
+        ignore_errors: bool = False,
+        **kwargs: Any,
+    ) -> OpCall:
+        """Validate the arguments and register the call for the current host."""
+        from paracrine.current import current
+
+        where = user_location()
+        deploy_host = current()
+        try:
+            options = Options(
+                name=name,
+                become=become,
+                requires=_calls("requires", requires),
+                notify=_calls("notify", notify),
+                reload_on=_calls("reload_on", reload_on),
+                ignore_errors=bool(ignore_errors),
+            )
+            call = OpCall(self, self.bind(args, kwargs), options, where)
+        except ArgumentError as exc:
+            raise exc.with_context(host=deploy_host.name, where=where) from None
+        deploy_host.register(call)
+        return call
+
+    def changes(self, ctx: Any, *args: Any, **kwargs: Any) -> Changes:
+        """The changes of this operation for ``ctx``'s host; for ``yield from`` in other operations."""
+        values = self.bind(args, kwargs)
+        yield from self.func(ctx, **values)
+
+    def run(self, ctx: Any, call: OpCall) -> list[Change]:
+        """Plan ``call``: run the generator to the end and collect its changes."""
+        result: Any = self.func(ctx, **call.args)
+        changes = [] if result is None else list(result)
+        for change in changes:
+            if not isinstance(change, Change):
+                raise TypeError(f"{self.name} yielded {change!r}, not a Change")
+        return changes
+
+    def __repr__(self) -> str:
+        return f"<operation {self.name}>"
+
+
+def _calls(option: str, values: Any) -> tuple[OpCall, ...]:
+    if isinstance(values, OpCall):
+        values = [values]
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise ArgumentError(f"{option}= takes a list of operation calls, got {type(values).__name__}")
+    for value in values:
+        if not isinstance(value, OpCall):
+            raise ArgumentError(
+                f"{option}= takes operation calls (the value an operation returns), got {value!r}"
+            )
+    return tuple(values)
+
+
+@overload
+def operation(func: F) -> Operation: ...
+@overload
+def operation(*, provides: Provides | None = None) -> Callable[[F], Operation]: ...
+
+
+def operation(func: F | None = None, *, provides: Provides | None = None) -> Operation | Callable[[F], Operation]:
+    """Turn a generator function ``(ctx, ...) -> Iterator[Change]`` into an :class:`Operation`.
+
+    Args:
+        func: the generator function; its first parameter is the plan context.
+        provides: optional function of the bound arguments returning what the
+            operation makes exist, as ``("dir"|"user"|"group", name)`` pairs;
+            other operations on those paths/users/groups run after it.
+    """
+    if func is not None:
+        return Operation(func, provides)
+    return lambda f: Operation(f, provides)
+
+
+def builtin_operation_modules() -> list[str]:
+    """Names of the built-in operation modules (``paracrine.operations.*``)."""
+    import pkgutil
+
+    import paracrine.operations
+
+    return [OPERATIONS_PREFIX + m.name for m in pkgutil.iter_modules(paracrine.operations.__path__)]
+
+
+__all__ = ["BUILTIN_PREFIX", "Changes", "OpCall", "Operation", "Options", "operation"]

@@ -1,0 +1,199 @@
+"""Phase two: plan each host's operation calls against its (predicted) facts.
+
+Planning is pure and cheap, so it runs speculatively: a fact that is not
+gathered yet is recorded (:attr:`HostPlan.missing`) and planning goes on; the
+run fetches every host's missing facts in one round and plans again. An
+operation that reads a fact an earlier opaque change may have altered is
+*deferred*: the host runs what comes before, refreshes its facts and plans the
+rest (one extra round trip, only where needed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import networkx as nx
+
+from paracrine import dag
+from paracrine.changes import Change
+from paracrine.errors import ParacrineError, PlanError
+from paracrine.gather import FactKey, HostFacts, make_key
+from paracrine.hosts import Host
+from paracrine.operation import OpCall
+from paracrine.predict import FactMissing, PredictedState, Unpredictable
+
+Status = Literal["change", "ok", "error", "skipped", "deferred", "incomplete"]
+PENDING_FACT = "paracrine.remote.state.pending_handlers"
+
+
+class OpContext:
+    """What an operation's generator sees while it plans: the host, its facts, trigger state."""
+
+    def __init__(
+        self, host: Host, state: PredictedState, user: str | None = None, triggered: bool | None = None
+    ) -> None:
+        self.host = host
+        self.user = user
+        self.triggered = triggered
+        self._state = state
+        self.conditional: set[int] = set()
+        self.uses_triggers = False
+
+    def fact(self, func: Callable[..., Any] | str, **args: Any) -> Any:
+        """The value of a fact on this host as it will be when this operation runs."""
+        return self._state.lookup(make_key(func, args, self.user))
+
+    def facts(self, *requests: tuple[Callable[..., Any] | str, dict[str, Any]]) -> list[Any]:
+        """Several facts at once, so that all missing ones are fetched in the same round."""
+        values, missing = [], []
+        for func, args in requests:
+            try:
+                values.append(self.fact(func, **args))
+            except FactMissing as exc:
+                missing.extend(exc.keys)
+        if missing:
+            raise FactMissing(missing)
+        return values
+
+    def when_triggered(self, change: Change) -> Change:
+        """Mark ``change`` to run only when one of this handler's triggers actually changed."""
+        self.uses_triggers = True
+        self.conditional.add(id(change))
+        return change
+
+
+@dataclass
+class PlannedOp:
+    """The plan of one call: its changes (and which run only when triggered), or why not."""
+
+    call: OpCall
+    status: Status
+    changes: list[Change] = field(default_factory=list)
+    conditional: list[bool] = field(default_factory=list)
+    triggered: bool | None = None
+    error: ParacrineError | None = None
+
+
+@dataclass
+class HostPlan:
+    """The plan of one host for one stage."""
+
+    host: str
+    graph: nx.DiGraph
+    ops: list[PlannedOp]
+    missing: set[FactKey]
+    deferred: list[OpCall]
+
+    @property
+    def changing(self) -> list[PlannedOp]:
+        return [p for p in self.ops if p.status == "change"]
+
+    @property
+    def errors(self) -> list[PlannedOp]:
+        return [p for p in self.ops if p.status == "error"]
+
+
+def handler_key(call: OpCall) -> str:
+    """A stable name of a handler call, for pending records on the target."""
+    text = json.dumps([call.op.name, call.options.name, call.args], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def pending_key() -> FactKey:
+    return make_key(PENDING_FACT, {})
+
+
+def effective_user(host: Host, become: bool | str | None) -> str | None:
+    """The user an operation runs as, or None for the connection's own identity."""
+    if become is None:
+        return None
+    conn = host.connection()
+    identity = conn.become_user if conn.become else conn.user
+    wanted = ("root" if become is True else conn.user) if isinstance(become, bool) else become
+    return None if wanted is None or wanted == identity else wanted
+
+
+class Planner:
+    """Plans one host's calls in topological order against one predicted state."""
+
+    def __init__(self, host: Host, graph: nx.DiGraph, memo: HostFacts) -> None:
+        self.host = host
+        self.graph = graph
+        self.memo = memo
+        self.missing: set[FactKey] = set()
+        self.state = PredictedState(self._base)
+
+    def _base(self, key: FactKey) -> Any:
+        if not self.memo.has(key):
+            raise FactMissing([key])
+        return self.memo.get(key)
+
+    def pending(self) -> set[str]:
+        try:
+            return set(self._base(pending_key()))
+        except FactMissing as exc:
+            self.missing.update(exc.keys)
+            return set()
+        except ParacrineError:
+            return set()
+
+    def plan(self, calls: list[OpCall], changed_before: set[int], blocked_before: set[int]) -> HostPlan:
+        pending = self.pending()
+        changed, blocked = set(changed_before), set(blocked_before)
+        ops: list[PlannedOp] = []
+        deferred: list[OpCall] = []
+        for call in calls:
+            if deferred:
+                deferred.append(call)
+                continue
+            if dag.ancestors(self.graph, call.index) & blocked:
+                ops.append(PlannedOp(call, "skipped"))
+                blocked.add(call.index)
+                continue
+            triggered = None
+            if call.is_handler:
+                triggered = handler_key(call) in pending or any(t.index in changed for t in call.triggers)
+            planned = self._plan_one(call, triggered)
+            if planned is None:
+                deferred.append(call)
+                continue
+            ops.append(planned)
+            if planned.status == "change":
+                changed.add(call.index)
+            elif planned.status == "error":
+                blocked.add(call.index)
+        return HostPlan(self.host.name, self.graph, ops, self.missing, deferred)
+
+    def _plan_one(self, call: OpCall, triggered: bool | None) -> PlannedOp | None:
+        ctx = OpContext(self.host, self.state, effective_user(self.host, call.options.become), triggered)
+        try:
+            changes = call.op.run(ctx, call)
+        except FactMissing as exc:
+            self.missing.update(exc.keys)
+            return PlannedOp(call, "incomplete", triggered=triggered)
+        except Unpredictable:
+            return None
+        except ParacrineError as exc:
+            return PlannedOp(
+                call,
+                "error",
+                triggered=triggered,
+                error=exc.with_context(host=call.host, op=call.label, where=call.where),
+            )
+        except Exception as exc:  # a bug or an unexpected state: report it against the call
+            error = PlanError(f"{type(exc).__name__}: {exc}", host=call.host, op=call.label, where=call.where)
+            return PlannedOp(call, "error", triggered=triggered, error=error)
+        conditional = [id(c) in ctx.conditional for c in changes]
+        if call.is_handler and not ctx.uses_triggers:
+            conditional = [True] * len(changes)  # a plain handler runs only when triggered
+        if not triggered:
+            changes = [c for c, cond in zip(changes, conditional, strict=True) if not cond]
+            conditional = [False] * len(changes)
+        for change in changes:
+            self.state.apply(change.effects())
+        status: Status = "change" if changes else "ok"
+        return PlannedOp(call, status, changes, conditional, triggered)

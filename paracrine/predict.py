@@ -1,0 +1,214 @@
+"""Predicted state: facts as they will be after the changes planned so far.
+
+Planning runs operations in order against one :class:`PredictedState` per
+host. Each planned change adds its :class:`Effect` rules; a later lookup walks
+the rules newest first and falls back to the gathered facts. An opaque effect
+(a command whose result cannot be predicted) makes every later lookup raise
+:class:`Unpredictable`: the planner splits the host's batch there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from paracrine.gather import FactKey
+
+
+class FactMissing(Exception):
+    """A fact that has not been gathered yet (planning records it and goes on)."""
+
+    def __init__(self, keys: list[FactKey]) -> None:
+        super().__init__(", ".join(k.label() for k in keys))
+        self.keys = keys
+
+
+class Unpredictable(Exception):
+    """A fact that an earlier opaque change may have altered."""
+
+    def __init__(self, key: FactKey) -> None:
+        super().__init__(key.label())
+        self.key = key
+
+
+Matcher = Callable[[FactKey], bool]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One rule: for keys it matches, a value, an update of the previous value, or 'unknown'."""
+
+    match: Matcher
+    value: Any = None
+    update: Callable[[Any], Any] | None = None
+    opaque_: bool = False
+
+    @classmethod
+    def set(cls, match: Matcher, value: Any) -> Effect:
+        return cls(match, value=value)
+
+    @classmethod
+    def updating(cls, match: Matcher, update: Callable[[Any], Any]) -> Effect:
+        return cls(match, update=update)
+
+    @classmethod
+    def opaque(cls, match: Matcher | None = None) -> Effect:
+        return cls(match or (lambda key: True), opaque_=True)
+
+
+def fact_named(name: str, **args: Any) -> Matcher:
+    """Match keys of fact ``name`` whose arguments include ``args``."""
+
+    def match(key: FactKey) -> bool:
+        if key.name != name:
+            return False
+        bound = key.args
+        return all(bound.get(k) == v for k, v in args.items())
+
+    return match
+
+
+class PredictedState:
+    """Gathered facts of one host plus the effects of the changes planned so far."""
+
+    def __init__(self, base: Callable[[FactKey], Any]) -> None:
+        self._base = base
+        self.rules: list[Effect] = []
+
+    def apply(self, effects: list[Effect]) -> None:
+        self.rules.extend(effects)
+
+    def lookup(self, key: FactKey) -> Any:
+        return self._resolve(key, len(self.rules))
+
+    def _resolve(self, key: FactKey, upto: int) -> Any:
+        for index in range(upto - 1, -1, -1):
+            rule = self.rules[index]
+            if not rule.match(key):
+                continue
+            if rule.opaque_:
+                raise Unpredictable(key)
+            if rule.update is not None:
+                return rule.update(self._resolve(key, index))
+            return rule.value
+        return self._base(key)
+
+
+PATH_FACTS = ("files.path_info", "files.sha256", "files.lines", "files.listing")
+
+
+def _under(path: str) -> Matcher:
+    prefix = path.rstrip("/") + "/"
+
+    def match(key: FactKey) -> bool:
+        if key.name not in PATH_FACTS:
+            return False
+        other = key.args.get("path")
+        return isinstance(other, str) and (other == path or other.startswith(prefix))
+
+    return match
+
+
+class path_effects:  # noqa: N801 - a namespace of effect builders
+    """Effects of the file-system changes on the ``files.*`` facts."""
+
+    @staticmethod
+    def _info(kind: str, old: Any, mode: int | None, owner: str | None, group: str | None, **extra: Any) -> Any:
+        same_kind = isinstance(old, dict) and old.get("kind") == kind
+        default_mode = {"file": 0o644, "directory": 0o755, "link": 0o777}[kind]
+        info = {
+            "kind": kind,
+            "mode": mode if mode is not None else (old["mode"] if same_kind else default_mode),
+            "owner": owner or (old["owner"] if same_kind else None),
+            "group": group or (old["group"] if same_kind else None),
+            "uid": None,
+            "gid": None,
+            "size": None,
+            "mtime": None,
+            "target": None,
+        }
+        info.update(extra)
+        return info
+
+    @staticmethod
+    def _in_parent(path: str, present: bool) -> list[Effect]:
+        parent, name = posixpath.split(path.rstrip("/"))
+
+        def listing(old: Any) -> Any:
+            if old is None:
+                return [name] if present else None
+            names = set(old) | {name} if present else set(old) - {name}
+            return sorted(names)
+
+        effects = [Effect.updating(fact_named("files.listing", path=parent or "/"), listing)]
+        if present:  # missing parents are created
+            effects.append(
+                Effect.updating(
+                    fact_named("files.path_info", path=parent or "/"),
+                    lambda old: old or path_effects._info("directory", None, 0o755, None, None),
+                )
+            )
+        return effects
+
+    @classmethod
+    def written(cls, path: str, data: bytes, mode: int | None, owner: str | None, group: str | None) -> list[Effect]:
+        try:
+            lines: Any = data.decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            lines = None
+        info = fact_named("files.path_info", path=path)
+        return [
+            Effect.set(_under(path + "/"), None),  # a file replaced whatever was below
+            Effect.updating(info, lambda old: cls._info("file", old, mode, owner, group, size=len(data))),
+            Effect.set(fact_named("files.sha256", path=path), hashlib.sha256(data).hexdigest()),
+            Effect.set(fact_named("files.listing", path=path), None),
+            Effect.set(fact_named("files.lines", path=path), lines)
+            if lines is not None
+            else Effect.opaque(fact_named("files.lines", path=path)),
+            *cls._in_parent(path, True),
+        ]
+
+    @classmethod
+    def directory(cls, path: str, mode: int | None, owner: str | None, group: str | None) -> list[Effect]:
+        def listing(old: Any) -> Any:
+            return old if isinstance(old, list) else []
+
+        return [
+            Effect.updating(
+                fact_named("files.path_info", path=path), lambda old: cls._info("directory", old, mode, owner, group)
+            ),
+            Effect.updating(fact_named("files.listing", path=path), listing),
+            Effect.set(fact_named("files.sha256", path=path), None),
+            *cls._in_parent(path, True),
+        ]
+
+    @classmethod
+    def link(cls, path: str, target: str) -> list[Effect]:
+        return [
+            Effect.updating(
+                fact_named("files.path_info", path=path),
+                lambda old: cls._info("link", None, 0o777, None, None, target=target),
+            ),
+            Effect.set(fact_named("files.sha256", path=path), None),
+            Effect.set(fact_named("files.listing", path=path), None),
+            Effect.set(fact_named("files.lines", path=path), None),
+            *cls._in_parent(path, True),
+        ]
+
+    @classmethod
+    def removed(cls, path: str) -> list[Effect]:
+        return [Effect.set(_under(path), None), *cls._in_parent(path, False)]
+
+    @classmethod
+    def attributes(cls, path: str, mode: int | None, owner: str | None, group: str | None) -> list[Effect]:
+        def update(old: Any) -> Any:
+            if not isinstance(old, dict):
+                return old
+            new = dict(old)
+            new.update({k: v for k, v in (("mode", mode), ("owner", owner), ("group", group)) if v is not None})
+            return new
+
+        return [Effect.updating(fact_named("files.path_info", path=path), update)]

@@ -1,0 +1,127 @@
+"""Runtime checks of operation arguments against their annotations.
+
+Supports the annotations operations use: builtin types, ``X | None``,
+``Literal[...]``, ``list[X]``/``Sequence[X]``, ``dict[K, V]``/``Mapping``,
+``tuple[X, ...]``, ``Any`` and ``Annotated[T, Converter]`` (a converter turns
+user-friendly input into ``T`` first, e.g. :data:`Mode` accepts ``0o644`` or ``"0644"``).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+
+@dataclass(frozen=True)
+class Converter:
+    """An ``Annotated`` marker: ``convert`` runs before the type check."""
+
+    convert: Callable[[Any], Any]
+    describe: str
+
+
+def _to_mode(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("0o")
+        if not text or any(c not in "01234567" for c in text) or len(text) > 4:
+            raise ValueError(f"{value!r} is not an octal mode like '0644'")
+        return int(text, 8)
+    if isinstance(value, int) and not isinstance(value, bool):
+        looks_octal = 0o777 < value <= 777 and set(str(value)) <= set("01234567")
+        if looks_octal or not 0 <= value <= 0o7777:
+            raise ValueError(f"mode {value!r} is ambiguous or out of range: write 0o{value} or '{value}'")
+    return value
+
+
+#: A file mode: an int (``0o644``) or an octal string (``"0644"``, ``"644"``).
+Mode = Annotated[int, Converter(_to_mode, "a mode such as 0o644 or '0644'")]
+
+
+def _name(hint: Any) -> str:
+    if hint is type(None):
+        return "None"
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "")
+
+
+def check_value(value: Any, hint: Any) -> Any:
+    """Return ``value`` (converted where the hint says so) or raise TypeError/ValueError."""
+    if hint is Any or hint is object:
+        return value
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is Annotated:
+        for marker in hint.__metadata__:
+            if isinstance(marker, Converter):
+                value = marker.convert(value)
+        return check_value(value, args[0])
+    if origin in (typing.Union, types.UnionType):
+        return _check_union(value, args, hint)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ValueError(f"expected one of {', '.join(repr(a) for a in args)}, got {value!r}")
+        return value
+    if origin in (list, collections.abc.Sequence, tuple, collections.abc.Iterable):
+        return _check_sequence(value, origin, args)
+    if origin in (dict, collections.abc.Mapping):
+        if not isinstance(value, collections.abc.Mapping):
+            raise TypeError(f"expected a mapping, got {type(value).__name__}")
+        key_hint, value_hint = args or (Any, Any)
+        return {check_value(k, key_hint): check_value(v, value_hint) for k, v in value.items()}
+    if origin is not None:
+        return value  # Callable[...] and friends: not checked
+    return _check_type(value, hint)
+
+
+def _check_union(value: Any, args: tuple[Any, ...], hint: Any) -> Any:
+    errors = []
+    for option in args:
+        try:
+            return check_value(value, option)
+        except (TypeError, ValueError) as exc:
+            errors.append(str(exc))
+    readable = " or ".join(_describe(a) for a in args)
+    detail = next((e for e in errors if not e.startswith("expected")), None)
+    raise TypeError(detail or f"expected {readable}, got {type(value).__name__} {value!r}")
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) is Annotated:
+        marker = next((m for m in hint.__metadata__ if isinstance(m, Converter)), None)
+        if marker is not None:
+            return marker.describe
+    return _name(hint)
+
+
+def _check_sequence(value: Any, origin: Any, args: tuple[Any, ...]) -> Any:
+    if isinstance(value, str | bytes) or not isinstance(value, collections.abc.Iterable):
+        raise TypeError(f"expected a list, got {type(value).__name__} {value!r}")
+    items = list(value)
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(items) != len(args):
+            raise ValueError(f"expected {len(args)} items, got {len(items)}")
+        return tuple(check_value(v, h) for v, h in zip(items, args, strict=True))
+    item_hint = args[0] if args else Any
+    checked = [check_value(v, item_hint) for v in items]
+    return tuple(checked) if origin is tuple else checked
+
+
+def _check_type(value: Any, hint: Any) -> Any:
+    if hint is None or hint is type(None):
+        if value is not None:
+            raise TypeError(f"expected None, got {value!r}")
+        return None
+    if not isinstance(hint, type):
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool):
+        raise TypeError(f"expected int, got bool {value!r}")
+    if not isinstance(value, hint):
+        raise TypeError(f"expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
