@@ -16,7 +16,7 @@ from paracrine.hosts import Host, HostData
 from paracrine.operation import OpCall
 
 
-class DeployFactMissing(BaseException):  # noqa: N818 - control flow, not an error
+class DeployFactMissing(BaseException):
     """A fact read by the deploy file is not gathered yet; the run fetches it and runs the file again.
 
     A BaseException so that a deploy file's ``except Exception`` cannot swallow it.

@@ -158,7 +158,7 @@ def lab_hosts(count: int, source: str) -> list[tuple[str, dict[str, Any]]]:
     """Bring lab hosts h01..hNN up if needed and describe them as inventory entries."""
     if not 1 <= count <= 200:
         raise InventoryError(f"@lab/{count}: the lab holds 1 to 200 hosts", where=source)
-    from paracrine import lab
+    import paracrine.lab as lab
 
     running = {h.name: h for h in lab.running_hosts()}
     wanted = [f"h{i:02d}" for i in range(1, count + 1)]

@@ -92,7 +92,7 @@ class Operation:
         self.func = func
         self.provides = provides
         module = str(func.__module__)
-        short = module[len(OPERATIONS_PREFIX):] if module.startswith(OPERATIONS_PREFIX) else module
+        short = module[len(OPERATIONS_PREFIX) :] if module.startswith(OPERATIONS_PREFIX) else module
         self.name = f"{short}.{func.__name__}"
         self.doc = inspect.getdoc(func) or ""
         signature = inspect.signature(func)
@@ -195,9 +195,7 @@ def _calls(option: str, values: Any) -> tuple[OpCall, ...]:
         raise ArgumentError(f"{option}= takes a list of operation calls, got {type(values).__name__}")
     for value in values:
         if not isinstance(value, OpCall):
-            raise ArgumentError(
-                f"{option}= takes operation calls (the value an operation returns), got {value!r}"
-            )
+            raise ArgumentError(f"{option}= takes operation calls (the value an operation returns), got {value!r}")
     return tuple(values)
 
 

@@ -112,7 +112,7 @@ def _under(path: str) -> Matcher:
     return match
 
 
-class path_effects:  # noqa: N801 - a namespace of effect builders
+class path_effects:
     """Effects of the file-system changes on the ``files.*`` facts."""
 
     @staticmethod

@@ -35,7 +35,11 @@ def note(text: str) -> None:
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    click.echo(tabulate([[_cell(c) for c in row] for row in rows], headers=list(headers), tablefmt="simple", disable_numparse=True))
+    click.echo(
+        tabulate(
+            [[_cell(c) for c in row] for row in rows], headers=list(headers), tablefmt="simple", disable_numparse=True
+        )
+    )
 
 
 def print_json(value: Any) -> None:

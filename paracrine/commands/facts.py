@@ -222,9 +222,7 @@ def _list(name: str | None) -> int:
         report.table(rows, ["fact", "description"])
         return int(ExitCode.OK)
     spec = resolve_fact(name)
-    params = ", ".join(
-        f"{p.name}: {p.annotation}" + ("" if p.required else f" = {p.default!r}") for p in spec.params
-    )
+    params = ", ".join(f"{p.name}: {p.annotation}" + ("" if p.required else f" = {p.default!r}") for p in spec.params)
     click.echo(f"{spec.name}({params}) -> {spec.returns}\n")
     click.echo(inspect.cleandoc(spec.doc))
     if spec.fingerprint is not None:
