@@ -12,6 +12,7 @@ A change is a value, not a shell string. Each kind knows
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from paracrine.predict import Effect, path_effects
+
+MAX_JSON_CONTENT = 65536  # file contents up to this size appear in --json output and test cases
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,9 @@ class WriteFile(Change):
         wire = self.to_wire()
         del wire["data"]
         wire["size"] = len(self.data)
+        if len(self.data) <= MAX_JSON_CONTENT:
+            with contextlib.suppress(UnicodeDecodeError):
+                wire["content"] = self.data.decode("utf-8")
         return wire
 
     def describe(self) -> str:
