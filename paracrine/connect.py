@@ -304,7 +304,8 @@ def describe_connect_error(exc: BaseException, conn: Connection) -> str:
          "check it, or set ssh_host_keys: accept to trust a new host"),
         (lambda: "REMOTE HOST IDENTIFICATION HAS CHANGED" in text,
          f"host key of {where} changed; remove the old entry from known_hosts if this is expected"),
-        (lambda: isinstance(exc, mitogen.ssh.PasswordError) or "Permission denied" in text,
+        (lambda: isinstance(exc, mitogen.ssh.PasswordError)
+         or "Permission denied" in text or "authentication is incorrect" in text,
          f"authentication failed for user {conn.user or '(default)'} on {where}"
          + (f" with key {conn.key}" if conn.key else "")),
         (lambda: "Connection refused" in text, f"unreachable: connection refused by {where}"),

@@ -145,7 +145,7 @@ class FactCache:
             doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             doc = {}
-        doc[deploy_id] = sorted([k.name, k.args, k.user] for k in keys)
+        doc[deploy_id] = [[k.name, k.args, k.user] for k in sorted(keys, key=lambda k: k.sort_key())]
         _write_json(self.keys_path(host), doc)
 
     def age(self, host: str) -> float | None:

@@ -21,7 +21,7 @@ from paracrine.fact import BUILTIN_PREFIX, FactSpec, registered, spec_of
 from paracrine.factcache import CachedFact, FactCache
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class FactKey:
     """A fact with its bound arguments, as one cacheable unit of one host."""
 
@@ -34,6 +34,9 @@ class FactKey:
         """The bound arguments (shared: do not modify)."""
         result: dict[str, Any] = json.loads(self.args_json)
         return result
+
+    def sort_key(self) -> tuple[str, str, str]:
+        return (self.name, self.args_json, self.user or "")
 
     @property
     def id(self) -> str:
@@ -157,7 +160,7 @@ class Gatherer:
         batches: dict[str | None, dict[str, list[FactKey]]] = {}
         for host, keys in wanted.items():
             memo = self.facts(host)
-            for key in sorted(set(keys)):
+            for key in sorted(set(keys), key=FactKey.sort_key):
                 if not memo.has(key) and _known(key):
                     batches.setdefault(key.user, {}).setdefault(host, []).append(key)
         errors: dict[str, str] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -32,18 +33,28 @@ def _op_lines(planned: PlannedOp, verbose: bool) -> list[str]:
     return lines
 
 
-def print_plan(run: DeployRun, *, verbose: bool = False, old_files: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+def print_plan(
+    run: DeployRun, *, verbose: bool = False, old_files: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
     """What each host will change; hosts with identical plans are shown once."""
-    groups: dict[tuple[str, ...], list[str]] = {}
+    groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
     for hr in run.hosts.values():
-        groups.setdefault(tuple(_host_lines(hr, verbose)), []).append(hr.name)
-    for lines, names in groups.items():
+        groups.setdefault((tuple(_host_lines(hr, verbose)), _fingerprint(hr)), []).append(hr.name)
+    for (lines, _), names in groups.items():
         click.echo(click.style(", ".join(names), bold=True) + _host_status(run.hosts[names[0]]))
         for line in lines:
             click.echo(line)
         if old_files is not None:
             for name in names[:1]:
                 _print_diffs(run.hosts[name], old_files.get(name, {}))
+
+
+def _fingerprint(hr: HostRun) -> str:
+    """Hosts are shown together only when their changes are identical, not just described alike."""
+    if hr.plan is None:
+        return repr(hr.error)
+    changes = [c.to_wire() for p in hr.plan.ops for c in p.changes]
+    return hashlib.sha256(repr(changes).encode()).hexdigest() + _host_status(hr)
 
 
 def _host_status(hr: HostRun) -> str:

@@ -34,7 +34,7 @@ from paracrine.errors import ParacrineError
 from paracrine.gather import FactKey, HostFacts, make_key
 from paracrine.hosts import Host, HostData
 from paracrine.operation import OpCall, Operation, Options
-from paracrine.plan import Planner, PlannedOp, pending_key
+from paracrine.plan import PlannedOp, Planner, pending_key
 
 # ---------------------------------------------------------------- operation cases
 
