@@ -58,12 +58,17 @@ class ParacrineError(Exception):
         return self
 
     def format_line(self) -> str:
-        """The one-line form: ``host: op [file:line]: message; hint``."""
+        """The one-line form: ``host: op [file:line]: message; hint``.
+
+        Line breaks inside a field (an exception message quoted from user code)
+        become spaces, so the result is always exactly one line.
+        """
         head = ": ".join(p for p in (self.host, self.op) if p)
         if self.where:
             head = f"{head} [{self.where}]" if head else f"[{self.where}]"
         text = f"{head}: {self.message}" if head else self.message
-        return f"{text}; {self.hint}" if self.hint else text
+        text = f"{text}; {self.hint}" if self.hint else text
+        return " ".join(line.strip() for line in text.splitlines() if line.strip())
 
     def __str__(self) -> str:
         return self.format_line()

@@ -27,6 +27,7 @@ key                    meaning (default)
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -53,10 +54,18 @@ CONNECTION_KEYS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+# Attributes of HostData itself: a data key with one of these names would be
+# hidden behind the method (``host.data.items`` is ``Mapping.items``).
+RESERVED_DATA_KEYS = ("get", "items", "keys", "values")
+
+
 class HostData(Mapping[str, Any]):
     """Read-only merged data of one host; ``data.port`` or ``data["port"]``.
 
     A missing key raises :class:`HostDataError` naming the host and the key.
+    Mutable values (lists, dicts, sets) are handed out as copies, so a deploy
+    file that changes one affects neither other hosts (which may share the
+    inventory's ``defaults``) nor later runs of the file for the same host.
     """
 
     __slots__ = ("_host", "_values")
@@ -69,7 +78,7 @@ class HostData(Mapping[str, Any]):
         if key.startswith("__"):
             raise AttributeError(key)
         try:
-            return self._values[key]
+            return _copy(self._values[key])
         except KeyError:
             raise HostDataError(
                 f"host data has no key {key!r}",
@@ -80,8 +89,15 @@ class HostData(Mapping[str, Any]):
     def __setattr__(self, key: str, value: Any) -> None:
         raise AttributeError("host data is read-only; change the inventory instead")
 
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError("host data is read-only; change the inventory instead")
+
+    def __reduce__(self) -> tuple[type[HostData], tuple[str, dict[str, Any]]]:
+        # copy/deepcopy/pickle: the default protocol would go through __setattr__.
+        return (HostData, (self._host, self._values))
+
     def __getitem__(self, key: str) -> Any:
-        return self._values[key]
+        return _copy(self._values[key])
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
@@ -91,6 +107,15 @@ class HostData(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"HostData({self._host!r}, {self._values!r})"
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list | dict | set | bytearray):
+        try:
+            return copy.deepcopy(value)
+        except Exception:  # an uncopyable object inside (Python inventories may hold anything)
+            return value
+    return value
 
 
 @dataclass(frozen=True)
@@ -131,6 +156,13 @@ class Host:
 
 def _check_types(name: str, data: Mapping[str, Any], source: str) -> None:
     for key, value in data.items():
+        if key in RESERVED_DATA_KEYS:
+            raise InventoryError(
+                f"host data key {key!r} would be hidden by the method host.data.{key}()",
+                host=name,
+                where=source or None,
+                hint="rename the key",
+            )
         expected = CONNECTION_KEYS.get(key)
         if expected is None:
             if key.startswith("ssh_") or key.startswith("become_"):
@@ -141,12 +173,19 @@ def _check_types(name: str, data: Mapping[str, Any], source: str) -> None:
                     hint=did_you_mean(key, CONNECTION_KEYS) or "see `paracrine --help` for the settings",
                 )
             continue
-        ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+        # bool is a subclass of int: True is not a port or a timeout.
+        ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
         if not ok:
             want = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
             raise InventoryError(
                 f"{key} must be {want}, got {type(value).__name__} {value!r}", host=name, where=source or None
             )
+    port = data.get("ssh_port", 22)
+    if not 1 <= port <= 65535:
+        raise InventoryError(f"ssh_port must be 1 to 65535, got {port!r}", host=name, where=source or None)
+    timeout = data.get("connect_timeout", 30)
+    if timeout <= 0:
+        raise InventoryError(f"connect_timeout must be positive, got {timeout!r}", host=name, where=source or None)
 
 
 def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -> Connection:

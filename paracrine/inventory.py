@@ -105,12 +105,23 @@ class Inventory:
         return self._by_name.get(name)
 
     def limit(self, patterns: Iterable[str]) -> Inventory:
-        """Keep hosts matching any pattern: a host name, a group name or a glob."""
-        patterns = [p for item in patterns for p in item.split(",") if p]
-        if not patterns:
+        """Keep hosts matching any pattern: a host name, a group name or a glob.
+
+        No patterns at all keeps every host; patterns given but empty (``--limit ""``,
+        an unset shell variable) are an error, never "all hosts".
+        """
+        items = [patterns] if isinstance(patterns, str) else list(patterns)
+        if not items:
             return self
+        wanted = [p.strip() for item in items for p in item.split(",") if p.strip()]
+        if not wanted:
+            raise InventoryError(
+                f"--limit {','.join(items)!r} names no host or group",
+                where=self.source or None,
+                hint="name hosts, groups or globs separated by commas, or drop --limit",
+            )
         keep: set[str] = set()
-        for pattern in patterns:
+        for pattern in wanted:
             matched = {
                 h.name
                 for h in self.hosts
@@ -120,11 +131,19 @@ class Inventory:
                 raise InventoryError(
                     f"--limit {pattern!r} matches no host or group",
                     where=self.source or None,
-                    hint=did_you_mean(pattern, [*self._by_name, *self.groups])
-                    or "list hosts with `paracrine facts --cached` or check the inventory",
+                    hint=did_you_mean(pattern, [*self._by_name, *self.groups]) or self._names(),
                 )
             keep |= matched
         return Inventory([h for h in self.hosts if h.name in keep], self.groups, self.source)
+
+    def _names(self, most: int = 8) -> str:
+        """A hint listing (some of) the hosts and groups."""
+
+        def some(names: Sequence[str]) -> str:
+            return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+        text = f"hosts: {some([h.name for h in self.hosts]) or 'none'}"
+        return f"{text}; groups: {some(self.groups)}" if self.groups else text
 
 
 def expand_connector(spec: str, source: str) -> list[tuple[str, dict[str, Any]]]:
@@ -143,7 +162,8 @@ def expand_connector(spec: str, source: str) -> list[tuple[str, dict[str, Any]]]
             data["ssh_user"] = match["user"]
         if port:
             data["ssh_port"] = int(port)
-        return [(f"{host}:{port}" if port else host, data)]
+        # Keep an IPv6 address's brackets in the name: "[::1]:22", not "::1:22".
+        return [(f"{match['host']}:{port}" if port else host, data)]
     lab = re.fullmatch(r"@lab/(\d+)", spec)
     if lab:
         return lab_hosts(int(lab[1]), source)

@@ -35,7 +35,9 @@ def load_python(path: Path) -> Inventory:
     where = str(path)
     try:
         namespace = runpy.run_path(str(path), run_name="paracrine_inventory")
-    except Exception as exc:  # the user's file: report it as one line
+    except SyntaxError as exc:
+        raise InventoryError(f"syntax error: {exc.msg}", where=_exc_where(exc, path)) from exc
+    except (Exception, SystemExit) as exc:  # the user's file: report it as one line
         raise InventoryError(f"inventory raised {type(exc).__name__}: {exc}", where=_exc_where(exc, path)) from exc
     builder = InventoryBuilder(where)
     builder.defaults = _data(namespace.get("defaults"), "defaults", where)
@@ -61,11 +63,14 @@ def load_python(path: Path) -> Inventory:
             where=where,
             hint=did_you_mean(first, builder.group_order) or "define the group as a list of hosts",
         )
+    if not builder.entries:
+        raise InventoryError("the inventory defines no host", where=where, hint="groups are top-level lists of hosts")
     return builder.build()
 
 
 def _is_code(value: Any) -> bool:
-    return isinstance(value, types.ModuleType | types.FunctionType | type)
+    """Imported modules, classes, functions (also builtin ones, partials, typing aliases)."""
+    return isinstance(value, types.ModuleType) or callable(value)
 
 
 def _python_entry(item: Any, group: str, where: str) -> tuple[str, dict[str, Any]]:
@@ -93,18 +98,28 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    result: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+    # Only keys written in this mapping count: a key overriding one brought in by
+    # a merge key (`<<: *base`) is YAML's way of changing a shared value.
+    seen: set[Any] = set()
+    for key_node, _value_node in node.value:
+        if key_node.tag == _MERGE_TAG:
+            continue
         key = loader.construct_object(key_node, deep=True)
-        if key in result:
+        try:
+            duplicate = key in seen
+        except TypeError:  # unhashable: construct_mapping reports it with its line
+            continue
+        if duplicate:
             raise InventoryError(
                 f"duplicate key {key!r}",
                 where=f"{key_node.start_mark.name}:{key_node.start_mark.line + 1}",
                 hint="each host and group may appear only once",
             )
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
+        seen.add(key)
+    return dict(loader.construct_mapping(node, deep=True))
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
@@ -126,6 +141,8 @@ def load_yaml(path: Path) -> Inventory:
         raise InventoryError(
             f"invalid YAML: {exc.problem}", where=f"{where}:{mark.line + 1}" if mark else where
         ) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:  # e.g. control characters, not UTF-8
+        raise InventoryError(f"invalid YAML: {' '.join(str(exc).split())}", where=where) from None
     doc = _data(doc, "the inventory", where)
     for key in doc:
         if key not in _YAML_KEYS:

@@ -104,6 +104,7 @@ class Operation:
             raise TypeError(f"@operation {self.name}: parameter {clash[0]!r} is an engine option name")
         self.signature = signature.replace(parameters=params[1:])
         self.key_param = params[1].name if len(params) > 1 else None
+        self.varkw = next((p.name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
         self._hints: dict[str, Any] | None = None
         self.__doc__ = self.doc
         self.__name__ = func.__name__
@@ -139,6 +140,14 @@ class Operation:
                     raise ArgumentError(f"{self.name}: argument {pname!r}: {exc}") from None
         return values
 
+    def _spread(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Bound arguments as keywords, with a ``**extra`` parameter's dict spread out again."""
+        if self.varkw is None or self.varkw not in values:
+            return values
+        spread = {k: v for k, v in values.items() if k != self.varkw}
+        spread.update(values[self.varkw])
+        return spread
+
     def __call__(
         self,
         *args: Any,
@@ -172,12 +181,11 @@ class Operation:
 
     def changes(self, ctx: Any, *args: Any, **kwargs: Any) -> Changes:
         """The changes of this operation for ``ctx``'s host; for ``yield from`` in other operations."""
-        values = self.bind(args, kwargs)
-        yield from self.func(ctx, **values)
+        yield from self.func(ctx, **self._spread(self.bind(args, kwargs)))
 
     def run(self, ctx: Any, call: OpCall) -> list[Change]:
         """Plan ``call``: run the generator to the end and collect its changes."""
-        result: Any = self.func(ctx, **call.args)
+        result: Any = self.func(ctx, **self._spread(call.args))
         changes = [] if result is None else list(result)
         for change in changes:
             if not isinstance(change, Change):

@@ -97,6 +97,17 @@ class PredictedState:
         return self._base(key)
 
 
+def split_lines(data: bytes) -> list[str]:
+    """Lines as the ``files.lines`` fact reads them: UTF-8 with surrogate escapes, split at "\\n" only."""
+    text = data.decode("utf-8", "surrogateescape")
+    if not text:
+        return []
+    result = text.split("\n")
+    if result[-1] == "":
+        result.pop()
+    return result
+
+
 PATH_FACTS = ("files.path_info", "files.sha256", "files.lines", "files.listing")
 
 
@@ -155,19 +166,14 @@ class path_effects:
 
     @classmethod
     def written(cls, path: str, data: bytes, mode: int | None, owner: str | None, group: str | None) -> list[Effect]:
-        try:
-            lines: Any = data.decode("utf-8").splitlines()
-        except UnicodeDecodeError:
-            lines = None
+        lines = split_lines(data)
         info = fact_named("files.path_info", path=path)
         return [
             Effect.set(_under(path + "/"), None),  # a file replaced whatever was below
             Effect.updating(info, lambda old: cls._info("file", old, mode, owner, group, size=len(data))),
             Effect.set(fact_named("files.sha256", path=path), hashlib.sha256(data).hexdigest()),
             Effect.set(fact_named("files.listing", path=path), None),
-            Effect.set(fact_named("files.lines", path=path), lines)
-            if lines is not None
-            else Effect.opaque(fact_named("files.lines", path=path)),
+            Effect.set(fact_named("files.lines", path=path), lines),
             *cls._in_parent(path, True),
         ]
 
@@ -209,6 +215,10 @@ class path_effects:
                 return old
             new = dict(old)
             new.update({k: v for k, v in (("mode", mode), ("owner", owner), ("group", group)) if v is not None})
+            if owner is not None and owner != old.get("owner"):
+                new["uid"] = None  # the name is known, the number is not
+            if group is not None and group != old.get("group"):
+                new["gid"] = None
             return new
 
         return [Effect.updating(fact_named("files.path_info", path=path), update)]

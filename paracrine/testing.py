@@ -34,7 +34,7 @@ from paracrine.errors import ParacrineError
 from paracrine.gather import FactKey, HostFacts, make_key
 from paracrine.hosts import Host, HostData
 from paracrine.operation import OpCall, Operation, Options
-from paracrine.plan import PlannedOp, Planner, pending_key
+from paracrine.plan import HostPlan, PlannedOp, Planner, pending_key
 
 # ---------------------------------------------------------------- operation cases
 
@@ -53,8 +53,8 @@ def _facts(entries: list[list[Any]], user: str | None = None) -> dict[FactKey, A
     return facts
 
 
-def plan_case(op: Operation, case: dict[str, Any], facts: list[list[Any]] | None = None) -> PlannedOp:
-    """Plan one call of ``op`` as the case describes, against ``facts`` (default: the case's)."""
+def planner_for(op: Operation, case: dict[str, Any], facts: list[list[Any]] | None = None) -> tuple[Planner, OpCall]:
+    """A planner holding the case's host and facts (default: the case's), and the case's call."""
     host_spec = case.get("host", {})
     name = host_spec.get("name", "testhost")
     host = Host(name, tuple(host_spec.get("groups", ())), HostData(name, host_spec.get("data", {})), "case")
@@ -63,16 +63,30 @@ def plan_case(op: Operation, case: dict[str, Any], facts: list[list[Any]] | None
     from paracrine.current import running_for
     from paracrine.deploy import DeployHost
 
-    deploy_host = DeployHost(host, lambda key: memo.get(key))
-    with running_for(deploy_host):
+    with running_for(DeployHost(host, memo.get)):
         call = OpCall(op, op.bind(case.get("args", []), case.get("kwargs", {})), Options(), "case", name, 0)
-    planner = Planner(host, dag.build([call]), memo)
+    return Planner(host, dag.build([call]), memo), call
+
+
+def plan_case(op: Operation, case: dict[str, Any], facts: list[list[Any]] | None = None) -> PlannedOp:
+    """Plan one call of ``op`` as the case describes, against ``facts`` (default: the case's)."""
+    planner, call = planner_for(op, case, facts)
     plan = planner.plan([call], set(), set())
     if plan.missing:
         wanted = ", ".join(sorted(json.dumps([k.name, k.args, None]) for k in plan.missing))
         raise CaseError(f"{op.name} read facts the case does not list: {wanted}")
     (planned,) = plan.ops
     return planned
+
+
+def plan_predicted(op: Operation, case: dict[str, Any]) -> tuple[HostPlan, HostPlan]:
+    """Plan the case's call, then again against the state its changes predict.
+
+    The idempotency contract says the second plan changes nothing (or is deferred,
+    when a change's effect is opaque).
+    """
+    planner, call = planner_for(op, case)
+    return planner.plan([call], set(), set()), planner.plan([call], set(), set())
 
 
 def changes_json(planned: PlannedOp) -> list[dict[str, Any]]:

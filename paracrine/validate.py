@@ -91,10 +91,19 @@ def _check_union(value: Any, args: tuple[Any, ...], hint: Any) -> Any:
 
 
 def _describe(hint: Any) -> str:
-    if typing.get_origin(hint) is Annotated:
+    """A readable name of an annotation: ``list of str``, ``a mode such as 0o644``, ``None``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
         marker = next((m for m in hint.__metadata__ if isinstance(m, Converter)), None)
-        if marker is not None:
-            return marker.describe
+        return marker.describe if marker is not None else _describe(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (list, tuple, collections.abc.Sequence, collections.abc.Iterable):
+        return f"list of {_describe(args[0])}" if args else "list"
+    if origin in (dict, collections.abc.Mapping):
+        return "mapping"
     return _name(hint)
 
 

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from typing import Any
 
 import click
 
 from paracrine import report
 from paracrine.cli import debug_option
-from paracrine.errors import ArgumentError, ExitCode, UserError
+from paracrine.errors import ArgumentError, ExitCode, UserError, did_you_mean
 from paracrine.fact import FactSpec
 from paracrine.factcache import FactCache, state_dir
 from paracrine.gather import FactKey, load_builtin_facts, make_key, resolve_fact
 from paracrine.targets import Timings, select
+
+LAB_MAX = 200  # hosts in the lab (inventory.lab_hosts)
 
 SUMMARY_FACTS = (
     ("hostname", "server.hostname"),
@@ -80,9 +83,10 @@ def _state_root(explicit: str | None) -> Any:
 
 def _offline(target: str) -> str:
     """``@lab/N`` without starting the lab: its host names only."""
-    if target.startswith("@lab/"):
-        return ",".join(f"h{i:02d}" for i in range(1, int(target.split("/", 1)[1]) + 1))
-    return target
+    lab = re.fullmatch(r"@lab/(\d+)", target)
+    if lab and 1 <= int(lab[1]) <= LAB_MAX:
+        return ",".join(f"h{i:02d}" for i in range(1, int(lab[1]) + 1))
+    return target  # anything else (a malformed @lab/...) is reported by the inventory, before any lab starts
 
 
 def parse_args(spec: FactSpec, items: tuple[str, ...]) -> dict[str, Any]:
@@ -96,8 +100,10 @@ def parse_args(spec: FactSpec, items: tuple[str, ...]) -> dict[str, Any]:
         if key not in params:
             raise ArgumentError(
                 f"{spec.name} has no parameter {key!r}",
-                hint="parameters: " + (", ".join(params) or "none"),
+                hint=did_you_mean(key, params) or "parameters: " + (", ".join(params) or "none"),
             )
+        if key in args:
+            raise ArgumentError(f"{spec.name}: {key}= is given twice", hint="pass each parameter once")
         args[key] = _convert(params[key].annotation, text, spec.name, key)
     return args
 
@@ -111,7 +117,10 @@ def _convert(annotation: str, text: str, fact: str, key: str) -> Any:
         if annotation.startswith("bool"):
             return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[text.lower()]
         if annotation.startswith(("list", "dict")):
-            return json.loads(text)
+            value = json.loads(text)
+            if not isinstance(value, list if annotation.startswith("list") else dict):
+                raise ValueError(text)  # e.g. argv=5: valid JSON, but not a list
+            return value
     except (ValueError, KeyError):
         raise ArgumentError(f"{fact}: {key}={text!r} is not a valid {annotation}") from None
     return text
