@@ -21,7 +21,7 @@ from paracrine.operation import Changes, operation
 from paracrine.operations import _template
 from paracrine.operations._args import AbsPath, OneLine, Regex
 from paracrine.plan import OpContext
-from paracrine.validate import Mode
+from paracrine.validate import LocalPath, Mode
 
 FORCE_HINT = "pass force=True to replace it"
 
@@ -95,7 +95,7 @@ def _file_facts(ctx: OpContext, path: str) -> list[Any]:
 
 
 def _read_local(src: str) -> bytes:
-    """The bytes of a controller-side file; relative paths are relative to the current directory."""
+    """The bytes of a controller-side file (made absolute when the operation was called)."""
     path = os.path.join(os.getcwd(), src)
     try:
         with open(path, "rb") as stream:
@@ -106,8 +106,9 @@ def _read_local(src: str) -> bytes:
         problem = "is a directory"
     except OSError as exc:
         problem = f"cannot be read ({exc.strerror})"
-    hint = "relative paths are relative to the current directory, " + os.getcwd()
-    raise PlanError(f"local file {src!r} {problem}", hint=hint)
+    hint = "relative paths are relative to the deploy file's directory"
+    shown = os.path.relpath(path)
+    raise PlanError(f"local file {shown if not shown.startswith('..') else path!r} {problem}", hint=hint)
 
 
 # ---------------------------------------------------------------- operations
@@ -246,7 +247,7 @@ def link(ctx: OpContext, path: AbsPath, target: str, *, present: bool = True, fo
 @operation
 def put(
     ctx: OpContext,
-    src: str,
+    src: LocalPath,
     dest: AbsPath,
     *,
     mode: Mode | None = None,
@@ -257,7 +258,7 @@ def put(
     """Upload a local file to ``dest`` when its content differs; set its attributes.
 
     Args:
-        src: path of the file on the controller, relative to the current directory.
+        src: path of the file on the controller, relative to the deploy file's directory.
         dest: absolute path on the host.
         mode: permission bits (default: keep those of an existing file, else 0o644).
         owner: user name (or uid as digits).
@@ -274,7 +275,7 @@ def put(
 @operation
 def template(
     ctx: OpContext,
-    src: str,
+    src: LocalPath,
     dest: AbsPath,
     *,
     mode: Mode | None = None,
@@ -292,7 +293,7 @@ def template(
     template line. Includes are looked up beside the template.
 
     Args:
-        src: path of the template on the controller, relative to the current directory.
+        src: path of the template on the controller, relative to the deploy file's directory.
         dest: absolute path on the host.
         mode: permission bits (default: keep those of an existing file, else 0o644).
         owner: user name (or uid as digits).

@@ -46,6 +46,7 @@ class DeployGroup(click.Group):
     epilog=EXIT_CODES_HELP,
 )
 @click.version_option(__version__, "--version", prog_name="paracrine", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, expose_value=False, help="Show tracebacks of errors.")
 def cli() -> None:
     """Make every host in the inventory match a deploy file written in plain Python.
 
@@ -86,14 +87,17 @@ def run(args: list[str], *, debug: bool = False) -> int:
 
         report.error(exc)
         return int(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt (and of "no" at a prompt)
+        click.echo("\ninterrupted", err=True)
         return int(ExitCode.INTERRUPTED)
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         return int(ExitCode.INTERRUPTED)
     except click.ClickException as exc:
-        exc.show()
+        from paracrine import report
+
+        command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "paracrine"
+        report.error(f"{exc.format_message()}; see `{command} --help`")
         return int(ExitCode.BAD_INPUT)
     except Exception as exc:
         if debug:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache
@@ -33,6 +34,7 @@ class DeployHost:
     def __init__(self, host: Host, lookup: Callable[[FactKey], Any]) -> None:
         self.host = host
         self.calls: list[OpCall] = []
+        self.base_dir: str | None = None  # directory of the deploy file running now (for local paths)
         self._lookup = lookup
 
     @property
@@ -63,8 +65,14 @@ class DeployHost:
         return f"<host {self.name}>"
 
 
-@lru_cache(maxsize=64)
 def _compile(path: str) -> CodeType:
+    """The compiled deploy file, compiled once per content (it runs once per host)."""
+    stat = os.stat(path)
+    return _compile_version(path, stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _compile_version(path: str, mtime_ns: int, size: int) -> CodeType:
     source = Path(path).read_text(encoding="utf-8")
     return compile(source, path, "exec")
 
@@ -101,6 +109,7 @@ def _run_file(path: Path, deploy_host: DeployHost) -> None:
     except SyntaxError as exc:
         raise DeployFileError(f"syntax error: {exc.msg}", where=f"{path}:{exc.lineno}") from None
     directory = str(path.resolve().parent)
+    deploy_host.base_dir = directory
     added = directory not in sys.path
     if added:
         sys.path.insert(0, directory)

@@ -7,6 +7,7 @@ mistake is an :class:`InventoryError` naming the file (and line, for YAML).
 from __future__ import annotations
 
 import runpy
+import sys
 import types
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,12 +34,16 @@ def _data(value: Any, what: str, where: str) -> dict[str, Any]:
 def load_python(path: Path) -> Inventory:
     """``inventory.py``: top-level lists/tuples are groups; ``defaults``, ``group_data`` dicts."""
     where = str(path)
+    directory = str(path.resolve().parent)
+    sys.path.insert(0, directory)  # helper modules beside the inventory can be imported
     try:
         namespace = runpy.run_path(str(path), run_name="paracrine_inventory")
     except SyntaxError as exc:
         raise InventoryError(f"syntax error: {exc.msg}", where=_exc_where(exc, path)) from exc
     except (Exception, SystemExit) as exc:  # the user's file: report it as one line
         raise InventoryError(f"inventory raised {type(exc).__name__}: {exc}", where=_exc_where(exc, path)) from exc
+    finally:
+        sys.path.remove(directory)
     builder = InventoryBuilder(where)
     builder.defaults = _data(namespace.get("defaults"), "defaults", where)
     group_data = _data(namespace.get("group_data"), "group_data", where)

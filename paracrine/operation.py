@@ -103,7 +103,8 @@ class Operation:
         if clash:
             raise TypeError(f"@operation {self.name}: parameter {clash[0]!r} is an engine option name")
         self.signature = signature.replace(parameters=params[1:])
-        self.key_param = params[1].name if len(params) > 1 else None
+        names = [p.name for p in params[1:]]
+        self.key_param = next((n for n in ("dest", "path") if n in names), names[0] if names else None)
         self.varkw = next((p.name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
         self._hints: dict[str, Any] | None = None
         self.__doc__ = self.doc

@@ -37,6 +37,22 @@ def _to_mode(value: Any) -> Any:
     return value
 
 
+def _local_path(value: Any) -> Any:
+    """Relative controller paths are relative to the deploy file that names them."""
+    import os
+
+    if not isinstance(value, str) or os.path.isabs(value):
+        return value
+    from paracrine.current import _current
+
+    deploy_host = _current.get(None)
+    base = getattr(deploy_host, "base_dir", None) or os.getcwd()
+    return os.path.normpath(os.path.join(base, value))
+
+
+#: A file on the controller; a relative path is relative to the deploy file's directory.
+LocalPath = Annotated[str, Converter(_local_path, "a path on the controller")]
+
 #: A file mode: an int (``0o644``) or an octal string (``"0644"``, ``"644"``).
 Mode = Annotated[int, Converter(_to_mode, "a mode such as 0o644 or '0644'")]
 

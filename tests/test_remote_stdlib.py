@@ -39,9 +39,7 @@ print(json.dumps(foreign))
 
 
 def test_target_side_modules_import_only_the_standard_library() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *TARGET_MODULES], capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-c", PROBE, *TARGET_MODULES], capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == {}
 
 

@@ -90,10 +90,7 @@ def deploy(
                 report_run.print_summary(run)
             elif check:
                 report.note(f"{'changes pending' if pending else 'in sync'}; {run.timings.summary()}")
-    failed = any(not hr.ok or _host_failed(hr) for hr in run.hosts.values())
-    if failed:
-        return int(ExitCode.FAILED)
-    return int(ExitCode.PENDING if check and pending else ExitCode.OK)
+    return int(_exit_code(run, check=check, pending=pending))
 
 
 def _state(explicit: Path | None) -> Path:
@@ -108,9 +105,18 @@ def _check_files(files: tuple[Path, ...]) -> None:
             raise UserError(f"deploy file {path} is not a .py file", hint="deploy files are Python files")
 
 
-def _host_failed(hr: Any) -> bool:
-    errors = any(p.status == "error" for p in hr.planned_ops())
-    return errors or any(r.status in ("failed",) for r in hr.results.values())
+def _exit_code(run: Any, *, check: bool, pending: bool) -> ExitCode:
+    """1 when a host failed; 3 when every failure is bad input and nothing was applied."""
+    errors = []
+    for hr in run.hosts.values():
+        errors += [hr.error] if hr.error is not None else []
+        errors += [p.error for p in hr.planned_ops() if p.error is not None]
+        if any(r.status == "failed" for r in hr.results.values()):
+            return ExitCode.FAILED
+    if errors:
+        bad_input = run.apply_rounds == 0 and all(isinstance(e, UserError) for e in errors)
+        return ExitCode.BAD_INPUT if bad_input else ExitCode.FAILED
+    return ExitCode.PENDING if check and pending else ExitCode.OK
 
 
 def _confirmed(yes: bool) -> bool:
