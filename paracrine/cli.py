@@ -97,7 +97,7 @@ def run(args: list[str], *, debug: bool = False) -> int:
         from paracrine import report
 
         command = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "paracrine"
-        report.error(f"{exc.format_message()}; see `{command} --help`")
+        report.error(f"{exc.format_message().rstrip('.')}; see `{command} --help`")
         return int(ExitCode.BAD_INPUT)
     except Exception as exc:
         if debug:

@@ -6,7 +6,8 @@ Nodes are a host's operation calls (by declaration index). Edges, each with a
 * ``requires`` — explicit ``requires=[...]``;
 * ``implicit`` — a path after the operation that makes its parent directory, a
   file after the user or group that owns it (from ``provides=`` and the
-  ``path``/``dest``/``owner``/``group`` arguments);
+  ``path``/``dest``/``owner``/``group`` arguments), and an operation after the
+  previous one on the same path;
 * ``trigger`` — ``notify=``/``reload_on=``: the handler after its triggers.
 
 These are *dependencies*: when a node fails, its descendants are skipped.
@@ -78,6 +79,13 @@ def _implicit_edges(graph: nx.DiGraph, calls: Sequence[OpCall]) -> None:
     for call in calls:
         for item in _provides(call):
             providers.setdefault(item, call.index)
+    last_on_path: dict[str, int] = {}
+    for call in calls:  # operations on the same path run in declaration order, each after the previous
+        for kind, path in _needs(call):
+            if kind == "path":
+                if path in last_on_path and not graph.has_edge(last_on_path[path], call.index):
+                    graph.add_edge(last_on_path[path], call.index, kind="implicit")
+                last_on_path[path] = call.index
     for call in calls:
         for kind, name in _needs(call):
             provider = _closest_dir(providers, name, call.index) if kind == "path" else providers.get((kind, name))
