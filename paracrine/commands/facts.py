@@ -147,6 +147,10 @@ def _show_live(
         round_trips = max(session.round_trips.values(), default=0)
     _print(results, requests, as_json, summary)
     reached = len(hosts) - len(session.failed)
+    for exc in session.failed.values():
+        report.error(exc)
+    for name, message in call_errors.items():
+        report.error(f"{name}: gathering facts failed: {message}")
     report.note(f"{reached}/{len(hosts)} hosts: {timings.summary()} ({round_trips} round trip per host)")
     return int(ExitCode.FAILED if session.failed or call_errors or _any_failure(results) else ExitCode.OK)
 

@@ -1,0 +1,67 @@
+"""Every built-in fact, run on a lab host over SSH (as root through sudo), with a real check of its value."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paracrine.fact import BUILTIN_PREFIX, registered
+from paracrine.gather import load_builtin_facts
+
+pytestmark = pytest.mark.lab
+
+Check = Callable[[Any, Path], bool]
+
+# fact name -> (arguments, check(value, host root seen from the controller))
+CASES: dict[str, tuple[dict[str, Any], Check]] = {
+    "apt.last_update": ({}, lambda v, r: v is None or v > 1e9),
+    "apt.packages": ({}, lambda v, r: v["python3"]["arch"] == "amd64" and "openssh-server" in v),
+    "apt.sources": ({}, lambda v, r: any("file:/srv/lab-apt" in e["uris"] for e in v)),
+    "cron.crontab": ({"user": "root"}, lambda v, r: v == []),
+    "files.lines": ({"path": "/etc/hostname"}, lambda v, r: v == ["h01"]),
+    "files.listing": ({"path": "/etc/ssh"}, lambda v, r: "sshd_config" in v and v == sorted(v)),
+    "files.path_info": (
+        {"path": "/etc/sudoers.d/lab"},
+        lambda v, r: (v["kind"], v["mode"], v["owner"]) == ("file", 0o440, "root"),
+    ),
+    "files.sha256": (
+        {"path": "/etc/hostname"},
+        lambda v, r: v == hashlib.sha256((r / "etc/hostname").read_bytes()).hexdigest(),
+    ),
+    "git.checkout": ({"path": "/srv"}, lambda v, r: v is None),
+    "pip.packages": (
+        {"python": "/usr/bin/python3"},
+        lambda v, r: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+    ),
+    "server.arch": ({}, lambda v, r: v == "x86_64"),
+    "server.command_status": ({"argv": ["sudo", "-n", "-u", "lab", "true"]}, lambda v, r: v == 0),
+    "server.cpus": ({}, lambda v, r: isinstance(v, int) and v >= 1),
+    "server.groups": ({}, lambda v, r: v["sudo"]["gid"] == 27 and v["lab"]["gid"] == 1000),
+    "server.hostname": ({}, lambda v, r: v == "h01"),
+    "server.kernel": ({}, lambda v, r: v["name"] == "Linux" and bool(v["release"])),
+    "server.memory": ({}, lambda v, r: v["MemTotal"] > 0),
+    "server.os_release": ({}, lambda v, r: (v["ID"], v["VERSION_ID"]) == ("debian", "12")),
+    "server.users": ({}, lambda v, r: v["lab"]["uid"] == 1000 and v["root"]["home"] == "/root"),
+    "server.which": ({"command": "sshd"}, lambda v, r: v == "/usr/sbin/sshd"),
+    "sysctl.value": ({"key": "kernel.hostname"}, lambda v, r: v == "h01"),
+    "sysctl.values": ({"prefix": "kernel.ostype"}, lambda v, r: v == {"kernel.ostype": "Linux"}),
+    "systemd.unit": ({"name": "ssh"}, lambda v, r: v is not None and v["load"] == "loaded"),
+}
+
+
+def test_every_builtin_fact_has_a_lab_case() -> None:
+    load_builtin_facts()
+    builtin = [name for name, spec in registered().items() if spec.module.startswith(BUILTIN_PREFIX)]
+    assert sorted(builtin) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fact_on_a_lab_host(name: str, lab_fact: Callable[..., Any], lab_session: tuple[Any, Any]) -> None:
+    args, check = CASES[name]
+    value = lab_fact(name, **args)
+    _, host = lab_session
+    assert check(value, Path(host.data.lab_root)), f"{name}({args}) = {value!r}"

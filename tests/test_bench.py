@@ -1,0 +1,308 @@
+"""Smoke tests of the benchmark harness's own logic (bench/): verification, measuring, reporting, plumbing.
+
+No timings are asserted and no lab host is started: host root filesystems are built in tmp_path.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `pytest tests/test_bench.py` without `python -m`
+    sys.path.insert(0, str(ROOT))
+
+from bench import cli, labenv, report, tools, verify  # noqa: E402
+from bench.config import WORKLOAD_DIR, Workload  # noqa: E402
+from bench.labenv import Host  # noqa: E402
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="building a host tree with other owners needs root")
+
+
+# ---------------------------------------------------------------- a converged host, built by hand
+
+
+def build_standard(root: Path, name: str, port: int, rev: str) -> None:
+    """Write what a correct apply of the standard workload leaves on a host."""
+    spec = verify.load_spec()
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\nwkuser:x:2001:2001::/home/wkuser:/bin/bash\n")
+    (root / "etc/group").write_text("root:x:0:\nwkgroup:x:2001:\n")
+    for d in spec["directories"]:
+        path = root / d["path"].lstrip("/")
+        path.mkdir(parents=True)
+        path.chmod(0o755)
+    for f in spec["files"]:
+        write(root / f["dest"].lstrip("/"), (WORKLOAD_DIR / f["src"]).read_bytes(), 0o644)
+    for t in spec["templates"]:
+        data = verify.render_template(
+            WORKLOAD_DIR / t["src"], lab_hostname=name, lab_port=port, index=t["index"], revision=rev
+        )
+        write(root / t["dest"].lstrip("/"), data, 0o644)
+    lines = [verify.WORKLOAD_CONF_EXISTING, *spec["lines"]["lines"]]
+    write(root / "etc/workload.conf", "".join(f"{line}\n" for line in lines).encode(), 0o644)
+    for link in spec["links"]:
+        (root / link["path"].lstrip("/")).symlink_to(link["target"])
+    home = root / "home/wkuser"
+    home.mkdir(parents=True)
+    os.chown(home, 2001, 2001)
+    status = "".join(f"Package: {p}\nStatus: install ok installed\n\n" for p in [*spec["packages"]["present"], "tree"])
+    write(root / verify.DPKG_STATUS.lstrip("/"), status.encode(), 0o644)
+    write(root / "srv/workload/bootstrap.log", f"bootstrapped {name}\n".encode(), 0o644)
+    write(root / "srv/workload/.bootstrapped", b"", 0o644)
+
+
+def write(path: Path, data: bytes, mode: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+    if os.geteuid() == 0:
+        os.chown(path, 0, 0)
+
+
+@pytest.fixture
+def host_root(tmp_path: Path) -> Path:
+    root = tmp_path / "h01"
+    build_standard(root, "h01", 22601, "0")
+    return root
+
+
+def problems(root: Path, rev: str = "0") -> list[str]:
+    return verify.verify_standard(verify.HostFS("h01", root, 22601), verify.load_spec(), rev)
+
+
+@needs_root
+def test_a_converged_host_verifies(host_root: Path) -> None:
+    assert problems(host_root) == []
+
+
+def test_an_empty_host_fails_every_resource(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/workload.conf").write_text(verify.WORKLOAD_CONF_EXISTING + "\n")  # as in the base image
+    found = problems(tmp_path)
+    assert len(found) == 75  # one problem per resource of the workload
+    assert "h01: /srv/workload/d01: missing" in found
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (
+            lambda r: (r / "srv/workload/d03/f03.txt").chmod(0o600),
+            "/srv/workload/d03/f03.txt: mode 0600, expected 0644",
+        ),
+        (lambda r: os.chown(r / "srv/workload/d02", 2001, 0), "/srv/workload/d02: owner wkuser, expected root"),
+        (lambda r: (r / "srv/workload/d01/f11.txt").write_text("x\n"), "/srv/workload/d01/f11.txt: content differs"),
+        (lambda r: _append(r / "etc/workload.conf", "option_2 = value_2\n"), "'option_2 = value_2' present 2 times"),
+        (lambda r: _append(r / "srv/workload/bootstrap.log", "bootstrapped h01\n"), "bootstrap.log: content differs"),
+        (lambda r: (r / "srv/workload/link02").unlink(), "/srv/workload/link02: missing"),
+        (lambda r: (r / "etc/group").write_text("root:x:0:\nwkgroup:x:2002:\n"), "no group wkgroup with gid 2001"),
+        (lambda r: (r / "var/lib/dpkg/status").write_text(""), "not installed: coreutils, grep, sed, tree"),
+    ],
+)
+def test_damage_is_reported(host_root: Path, damage: Any, expected: str) -> None:
+    damage(host_root)
+    found = problems(host_root)
+    assert found and expected in found[0], found
+    assert len(found) == 1 or "wkgroup" in expected  # a wrong gid also leaves wkuser's group unnamed
+
+
+@needs_root
+def test_templates_are_checked_against_the_revision(host_root: Path) -> None:
+    assert problems(host_root, rev="7") == ["h01: /srv/workload/d01/c01.conf: content differs"]
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a") as f:
+        f.write(text)
+
+
+@needs_root
+def test_fourop_verification(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0::/root:/bin/bash\npyinfra:x:1000:1000::/home/pyinfra:/bin/bash\n")
+    (tmp_path / "etc/group").write_text("root:x:0:\npyinfra:x:1000:\n")
+    (tmp_path / "home/pyinfra").mkdir(parents=True)
+    os.chown(tmp_path / "home/pyinfra", 1000, 1000)
+    for path, data, mode in [
+        ("var/log/pyinfra.log", b"", 0o777),
+        ("home/pyinfra/test_file.txt", verify.FOUROP_SOURCE.read_bytes(), 0o644),
+    ]:
+        write(tmp_path / path, data, mode)
+        os.chown(tmp_path / path, 1000, 0)
+    assert verify.verify_fourop(verify.HostFS("h01", tmp_path)) == []
+    (tmp_path / "var/log/pyinfra.log").chmod(0o644)
+    assert verify.verify_fourop(verify.HostFS("h01", tmp_path)) == [
+        "h01: /var/log/pyinfra.log: mode 0644, expected 0777"
+    ]
+
+
+# ---------------------------------------------------------------- ctimes
+
+
+def test_ctime_rules() -> None:
+    before = {"/a": 1, "/b": 1, "/c": None}
+    assert verify.ctime_problems("h", before, {"/a": 1, "/b": 1, "/c": None}) == []
+    assert verify.ctime_problems("h", before, {"/a": 2, "/b": 1, "/c": None}) == [
+        "h: /a: changed (ctime moved) but should not have"
+    ]
+    must, may = frozenset({"/a"}), frozenset({"/b"})
+    assert verify.ctime_problems("h", before, {"/a": 2, "/b": 2, "/c": None}, must=must, may=may) == []
+    assert verify.ctime_problems("h", before, {"/a": 1, "/b": 1, "/c": None}, must=must, may=may) == [
+        "h: /a: not changed (ctime did not move) but should have"
+    ]
+
+
+def test_managed_paths_cover_the_changing_template() -> None:
+    spec = verify.load_spec()
+    paths = verify.managed_paths(spec)
+    assert verify.changed_path(spec) == "/srv/workload/d01/c01.conf" in paths
+    assert len(paths) == len(set(paths)) and "/etc/passwd" in paths and "/srv/workload/link05" in paths
+
+
+# ---------------------------------------------------------------- the measuring wrapper
+
+
+def wrap(tmp_path: Path, *argv: str, timeout: float = 30) -> dict[str, Any]:
+    result, log = tmp_path / "r.json", tmp_path / "out.log"
+    wrapper = ROOT / "bench" / "wrap.py"
+    subprocess.run(
+        [sys.executable, "-I", "-S", str(wrapper), str(result), str(log), str(timeout), "--", *argv], check=True
+    )
+    data: dict[str, Any] = json.loads(result.read_text())
+    return data
+
+
+def test_wrapper_reports_exit_code_and_output(tmp_path: Path) -> None:
+    data = wrap(tmp_path, "sh", "-c", "echo hello; exit 3")
+    assert data["exit_code"] == 3 and not data["timed_out"] and data["wall"] >= 0
+    assert set(data) >= {"cpu_user", "cpu_sys", "maxrss_kb", "leftovers"}
+    assert (tmp_path / "out.log").read_text() == "hello\n"
+
+
+def test_wrapper_ends_what_the_tool_left_behind(tmp_path: Path) -> None:
+    started = time.monotonic()
+    data = wrap(tmp_path, "sh", "-c", "sleep 60 & exit 0")
+    assert data["exit_code"] == 0 and data["leftovers"] == ["sleep"]
+    assert time.monotonic() - started < 30
+
+
+def test_wrapper_kills_a_run_that_times_out(tmp_path: Path) -> None:
+    data = wrap(tmp_path, "sleep", "60", timeout=0.2)
+    assert data["timed_out"] and data["exit_code"] != 0
+
+
+# ---------------------------------------------------------------- reporting
+
+
+def run_record(tool: str, wall: float, ok: bool = True, scenario: str = "noop", **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": "run", "invocation": "i", "workload": "standard", "hosts": 1, "scenario": scenario, "tool": tool,
+        "ok": ok, "failure": None if ok else "h01: /x: missing", "wall": wall, "cpu": wall / 2,
+        "maxrss_kb": 51200, "target_cpu": 0.1, **extra,
+    }  # fmt: skip
+
+
+def test_report_medians_ratios_and_failures() -> None:
+    start = {
+        "kind": "start", "invocation": "i", "time": 0, "command": "python -m bench", "runs": 3,
+        "tools": ["paracrine", "pyinfra", "ansible"], "target": "Debian 12",
+        "machine": {"cpu_model": "cpu", "cores": 2, "ram_gib": 1, "kernel": "k", "os": "os", "openssh": "ssh",
+                    "python": "3.11", "load": [0, 0, 0]},
+        "versions": {"pyinfra": {"python": "3.11", "pyinfra": "3.10.0"}},
+    }  # fmt: skip
+    records = [
+        start,
+        *(run_record("paracrine", w) for w in (0.5, 0.6, 0.4)),
+        *(run_record("pyinfra", w) for w in (6.0, 5.0, 7.0)),
+        run_record("ansible", 20.0),
+        run_record("ansible", 21.0, ok=False),
+        {"kind": "end", "invocation": "i", "time": 1, "load": [1, 1, 1]},
+    ]
+    text = report.render(records)
+    row = next(line for line in text.splitlines() if line.startswith("| standard | 1 | noop | 0.50"))
+    assert "| 6.00 |" in row and "12.0×" in row
+    assert "FAILED: h01: /x: missing" in row and row.endswith("| — |")
+    assert "pyinfra 3.10.0" in text
+
+
+def test_ratio_format() -> None:
+    assert report.ratio(12.34, 1.0) == "12.3×"
+    assert report.ratio(None, 1.0) == report.ratio(1.0, None) == "—"
+
+
+def test_read_records_takes_the_last_invocation(tmp_path: Path) -> None:
+    path = tmp_path / "results.jsonl"
+    lines = [
+        {"kind": "start", "invocation": "a"},
+        {"kind": "start", "invocation": "b"},
+        {"kind": "run", "invocation": "b"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert [r["kind"] for r in report.read_records(path)] == ["start", "run"]
+    assert len(report.read_records(path, "a")) == 1
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def test_cli_arguments() -> None:
+    args = cli.parser().parse_args(["--tools", "pyinfra,paracrine", "--hosts", "5,1,5", "--runs", "1"])
+    assert args.tools == ["pyinfra", "paracrine"] and args.hosts == [1, 5] and args.workload == "all"
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["--tools", "chef"])
+    with pytest.raises(SystemExit):
+        cli.parser().parse_args(["--hosts", "0"])
+
+
+def test_bench_lab_is_beside_the_shared_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARACRINE_LAB_DIR", str(tmp_path / "lab"))
+    monkeypatch.setenv("PARACRINE_LAB_PORT_BASE", "23000")
+    env = labenv.bench_lab_env()
+    assert env == {"PARACRINE_LAB_DIR": str(tmp_path / "lab-bench"), "PARACRINE_LAB_PORT_BASE": "23600"}
+    assert (tmp_path / "lab-bench" / "cache").resolve() == (tmp_path / "lab" / "cache").resolve()
+    monkeypatch.setenv("PARACRINE_LAB_DIR", env["PARACRINE_LAB_DIR"])  # already the bench lab: unchanged
+    monkeypatch.setenv("PARACRINE_LAB_PORT_BASE", env["PARACRINE_LAB_PORT_BASE"])
+    assert labenv.bench_lab_env() == env
+
+
+HOSTS = [Host(f"h0{i}", "127.0.0.1", 22600 + i, "lab", "root", "/k", "/kh", f"/r{i}") for i in (1, 2)]
+
+
+@pytest.mark.parametrize("tool", ["paracrine", "pyinfra"])
+def test_python_inventories(tool: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools, "WORK_DIR", tmp_path)
+    cases: list[tuple[Workload, str]] = [("standard", "lab"), ("fourop", "root")]
+    for workload, user in cases:
+        path = tools.adapter(tool).write_inventory(workload, HOSTS)
+        tree = ast.parse(path.read_text())
+        hosts = ast.literal_eval(tree.body[0].value)  # type: ignore[attr-defined]
+        assert [h[0] for h in hosts] == ["h01", "h02"]
+        assert hosts[1][1]["ssh_port"] == 22602 and hosts[0][1]["ssh_user"] == user
+
+
+def test_ansible_runs_get_their_own_control_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools, "WORK_DIR", tmp_path)
+    monkeypatch.setattr(tools.Ansible, "config", lambda self: tmp_path / "ansible.cfg")
+    inventory = tools.adapter("ansible").write_inventory("standard", HOSTS)
+    assert json.loads(inventory.read_text().split("\n", 1)[1])["lab"]["hosts"]["h02"]["ansible_port"] == 22602
+    plain = tools.adapter("ansible").command("standard", inventory, tmp_path, "4")
+    mitogen = tools.adapter("ansible-mitogen").command("standard", inventory, tmp_path, "4")
+    try:
+        assert plain.env["LAB_REV"] == "4" and "ANSIBLE_STRATEGY" not in plain.env
+        assert mitogen.env["ANSIBLE_STRATEGY"] == "mitogen_linear"
+        assert plain.env["ANSIBLE_SSH_CONTROL_PATH_DIR"] != mitogen.env["ANSIBLE_SSH_CONTROL_PATH_DIR"]
+        assert plain.cleanup == (Path(plain.env["ANSIBLE_SSH_CONTROL_PATH_DIR"]),)
+    finally:
+        for command in (plain, mitogen):
+            for path in command.cleanup:
+                path.rmdir()
