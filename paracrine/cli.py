@@ -29,13 +29,36 @@ Exit codes:
 """
 
 
+#: Subcommands, imported only when used (start-up time matters: people run this on every commit).
+LAZY_COMMANDS = {
+    "deploy": "paracrine.commands.deploy:deploy",
+    "graph": "paracrine.commands.deploy:graph",
+    "facts": "paracrine.commands.facts:facts",
+    "lab": "paracrine.lab.cli:lab",
+}
+
+
 class DeployGroup(click.Group):
-    """A group whose default command is ``deploy``: ``paracrine site.py`` means ``paracrine deploy site.py``."""
+    """A group whose default command is ``deploy``: ``paracrine site.py`` means ``paracrine deploy site.py``.
+
+    Subcommands are imported on first use (:data:`LAZY_COMMANDS`).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*LAZY_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY_COMMANDS:
+            import importlib
+
+            module, attr = LAZY_COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return self.commands.get(cmd_name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = next((a for a in args if not a.startswith("-")), None)
         wants_group_help = not args or args[0] in ("--help", "-h", "--version")
-        if first is not None and first not in self.commands and not wants_group_help:
+        if first is not None and first not in LAZY_COMMANDS and first not in self.commands and not wants_group_help:
             args = ["deploy", *args]
         return super().parse_args(ctx, args)
 
@@ -59,15 +82,6 @@ def cli() -> None:
     """
 
 
-def _register_commands() -> None:
-    from paracrine.commands.deploy import deploy, graph
-    from paracrine.commands.facts import facts
-    from paracrine.lab.cli import lab
-
-    for command in (deploy, graph, facts, lab):
-        cli.add_command(command)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with a documented code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -77,7 +91,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run(args: list[str], *, debug: bool = False) -> int:
     """Run the CLI with ``args`` and return the exit code (never raises)."""
-    _register_commands()
     try:
         result: Any = cli.main(args=args, prog_name="paracrine", standalone_mode=False)
     except ParacrineError as exc:

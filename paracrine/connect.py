@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,8 @@ class Session:
         self._user_contexts: dict[tuple[str, str], Any] = {}
         self._via_contexts: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: dict[Future[Any], Host] = {}
         mitogen.utils.setup_gil()
         logging.getLogger("mitogen").setLevel(
             logging.DEBUG if os.environ.get("PARACRINE_MITOGEN_DEBUG") else logging.CRITICAL
@@ -90,17 +92,32 @@ class Session:
 
     # ------------------------------------------------------------ connecting
     def connect(self, hosts: Sequence[Host], resolve: Callable[[str], Host | None] | None = None) -> None:
-        """Connect ``hosts`` in parallel; failures go to :attr:`failed`.
+        """Connect ``hosts`` in parallel and wait; failures go to :attr:`failed`.
 
         ``resolve`` maps a ``via`` host name to its :class:`Host` (jump hosts).
         """
-        total, done = len(hosts), 0
+        self.start_connecting(hosts, resolve)
+        self.wait_connected()
+
+    def start_connecting(self, hosts: Sequence[Host], resolve: Callable[[str], Host | None] | None = None) -> None:
+        """Begin connecting ``hosts`` in background threads and return at once.
+
+        The caller can do other work (load deploy files, plan) while SSH
+        handshakes and interpreter start-ups happen; :meth:`wait_connected` collects them.
+        """
         self.hosts.update((h.name, h) for h in hosts)
-        pool = ThreadPoolExecutor(max_workers=min(self.parallel, max(1, total)), thread_name_prefix="connect")
+        self._pool = ThreadPoolExecutor(
+            max_workers=min(self.parallel, max(1, len(hosts))), thread_name_prefix="connect"
+        )
+        self._pending = {self._pool.submit(self._connect_timed, h, resolve): h for h in hosts}
+
+    def wait_connected(self) -> None:
+        """Wait for the connections begun by :meth:`start_connecting`."""
+        pending, self._pending = self._pending, {}
+        total, done = len(pending), 0
         try:
-            futures = {pool.submit(self._connect_timed, h, resolve): h for h in hosts}
-            for future in as_completed(futures):
-                host = futures[future]
+            for future in as_completed(pending):
+                host = pending[future]
                 done += 1
                 try:
                     self.contexts[host.name] = future.result()
@@ -109,7 +126,9 @@ class Session:
                 if self.progress is not None:
                     self.progress(host.name, host.name in self.contexts, done, total)
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def _connect_timed(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
         start = time.perf_counter()

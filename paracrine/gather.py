@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paracrine.errors import ArgumentError, FactError, UnknownFactError, did_you_mean
-from paracrine.fact import BUILTIN_PREFIX, FactSpec, registered, spec_of
 from paracrine.factcache import CachedFact, FactCache
+from paracrine.factspec import BUILTIN_PREFIX, FactSpec, registered, spec_of
 
 
 @dataclass(frozen=True)

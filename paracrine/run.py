@@ -91,6 +91,7 @@ class DeployRun:
         self.gatherer = Gatherer(self.session, cache)
         self.fact_rounds = 0
         self.apply_rounds = 0
+        self._connecting = False
         self.deploy_id = hashlib.sha256("\0".join(str(f.resolve()) for f in self.files).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------ driving
@@ -104,10 +105,17 @@ class DeployRun:
         return [h for h in self.hosts.values() if h.ok]
 
     def connect(self) -> None:
-        self.session.connect(self.inventory.hosts, resolve=self.inventory.get)
-        for name, exc in self.session.failed.items():
-            self.hosts[name].error = exc
-        self.timings.mark("connect")
+        """Start connecting every host; :meth:`plan` overlaps its first pass with the handshakes."""
+        self.session.start_connecting(self.inventory.hosts, resolve=self.inventory.get)
+        self._connecting = True
+
+    def _connected(self) -> None:
+        if self._connecting:
+            self._connecting = False
+            self.session.wait_connected()
+            for name, exc in self.session.failed.items():
+                self.hosts[name].error = exc
+            self.timings.mark("connect")
 
     def plan(self) -> None:
         """Plan every host that needs it, fetching missing facts in rounds (usually one)."""
@@ -117,6 +125,8 @@ class DeployRun:
                 hr.name: missing for hr in self.hosts.values() if hr.needs_planning and (missing := self._plan_host(hr))
             }
             self.timings.mark("plan")
+            self._connected()
+            wanted = {name: keys for name, keys in wanted.items() if self.hosts[name].ok}
             if not wanted:
                 for hr in self.hosts.values():
                     hr.remaining = [] if hr.ok else hr.remaining

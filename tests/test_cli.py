@@ -19,7 +19,7 @@ import paracrine
 from paracrine import cli
 from paracrine.commands import facts as facts_command
 from paracrine.errors import ExitCode, SetupError
-from paracrine.fact import registered
+from paracrine.factspec import registered
 from paracrine.gather import load_builtin_facts
 from paracrine.testing import Invocation, invoke
 

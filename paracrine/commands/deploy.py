@@ -89,7 +89,9 @@ def deploy(
             if not (dry_run or check) or verbose:
                 report_run.print_summary(run)
             elif check:
-                report.note(f"{'changes pending' if pending else 'in sync'}; {run.timings.summary()}")
+                code = _exit_code(run, check=True, pending=pending)
+                state = {ExitCode.OK: "in sync", ExitCode.PENDING: "changes pending"}.get(code, "failed")
+                report.note(f"{state}; {run.timings.summary()}")
     return int(_exit_code(run, check=check, pending=pending))
 
 

@@ -12,8 +12,8 @@ import click
 from paracrine import report
 from paracrine.cli import debug_option
 from paracrine.errors import ArgumentError, ExitCode, UserError, did_you_mean
-from paracrine.fact import FactSpec
 from paracrine.factcache import FactCache, state_dir
+from paracrine.factspec import FactSpec
 from paracrine.gather import FactKey, load_builtin_facts, make_key, resolve_fact
 from paracrine.targets import Timings, select
 
@@ -229,7 +229,7 @@ def _summary_cell(label: str, value: Any) -> Any:
 def _list(name: str | None) -> int:
     load_builtin_facts()
     if name is None:
-        from paracrine.fact import registered
+        from paracrine.factspec import registered
 
         rows = [[spec.name, spec.summary] for spec in sorted(registered().values(), key=lambda s: s.name)]
         report.table(rows, ["fact", "description"])

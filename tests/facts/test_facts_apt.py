@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from paracrine.fact import spec_of
 from paracrine.facts import apt
+from paracrine.factspec import spec_of
 
 
 def _dpkg(*args: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fake_tools import FakeRun
 
-from paracrine.fact import FactSpec, registered
+from paracrine.factspec import FactSpec, registered
 
 ROOT = Path(__file__).resolve().parents[2]
 FACTS_DIR = ROOT / "facts"

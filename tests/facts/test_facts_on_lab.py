@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from paracrine.fact import BUILTIN_PREFIX, registered
+from paracrine.factspec import BUILTIN_PREFIX, registered
 from paracrine.gather import load_builtin_facts
 
 pytestmark = pytest.mark.lab
