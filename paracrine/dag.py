@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from paracrine.errors import CycleError
 from paracrine.operation import OpCall
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 PATH_ARGS = ("path", "dest")
 USER_ARGS = ("owner", "user")
@@ -61,6 +62,8 @@ def _provides(call: OpCall) -> list[tuple[str, str]]:
 
 def build(calls: Sequence[OpCall]) -> nx.DiGraph:
     """The dependency graph of one host's calls; raises :class:`CycleError` on a cycle."""
+    import networkx as nx  # imported on first use: it takes a few hundred ms, overlapped with connecting
+
     graph = nx.DiGraph()
     for call in calls:
         graph.add_node(call.index, call=call)
@@ -105,6 +108,8 @@ def _closest_dir(providers: dict[tuple[str, str], int], path: str, own: int) -> 
 
 
 def _check_acyclic(graph: nx.DiGraph) -> None:
+    import networkx as nx
+
     try:
         cycle = nx.find_cycle(graph)
     except nx.NetworkXNoCycle:
@@ -117,10 +122,14 @@ def _check_acyclic(graph: nx.DiGraph) -> None:
 
 def order(graph: nx.DiGraph) -> list[OpCall]:
     """Calls in topological order, ties broken by declaration order."""
+    import networkx as nx
+
     return [graph.nodes[n]["call"] for n in nx.lexicographical_topological_sort(graph, key=lambda n: n)]
 
 
 def ancestors(graph: nx.DiGraph, index: int) -> set[int]:
+    import networkx as nx
+
     return set(nx.ancestors(graph, index))
 
 

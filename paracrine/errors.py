@@ -11,6 +11,7 @@ Standard library only: remote-side modules import it too.
 from __future__ import annotations
 
 import enum
+import functools
 import sys
 from collections.abc import Iterable
 from types import FrameType
@@ -149,19 +150,30 @@ def user_location(skip_prefixes: Iterable[str] = ()) -> str | None:
 
     Used to point errors at the deploy file line that called an operation.
     """
+    skips = _own_dirs() + tuple(_realpath(p) + "/" for p in skip_prefixes)
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith("<frozen") and not _realpath(filename).startswith(skips):
+            return f"{_short_path(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+@functools.lru_cache(maxsize=512)
+def _realpath(path: str) -> str:
+    import os
+
+    return os.path.realpath(path)
+
+
+@functools.lru_cache(maxsize=1)
+def _own_dirs() -> tuple[str, ...]:
+    """Paracrine's own directories; operations/ and facts/ may be symlinks out of the package."""
     import os
 
     here = os.path.dirname(os.path.abspath(__file__))
-    # operations/ and facts/ may be symlinks out of the package (editable installs).
-    own = tuple(os.path.realpath(os.path.join(here, sub)) + os.sep for sub in ("", "operations", "facts"))
-    skips = own + tuple(os.path.realpath(p) for p in skip_prefixes)
-    frame: FrameType | None = sys._getframe(1)
-    while frame is not None:
-        path = os.path.realpath(frame.f_code.co_filename)
-        if not path.startswith(skips) and not path.startswith("<frozen"):
-            return f"{_short_path(frame.f_code.co_filename)}:{frame.f_lineno}"
-        frame = frame.f_back
-    return None
+    return tuple(_realpath(os.path.join(here, sub)) + os.sep for sub in ("", "operations", "facts"))
 
 
 def _short_path(path: str) -> str:

@@ -14,9 +14,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, Literal
 
 from paracrine import dag
 from paracrine.changes import Change
@@ -25,6 +23,9 @@ from paracrine.gather import FactKey, HostFacts, make_key
 from paracrine.hosts import Host
 from paracrine.operation import OpCall
 from paracrine.predict import FactMissing, PredictedState, Unpredictable
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 Status = Literal["change", "ok", "error", "skipped", "deferred", "incomplete"]
 PENDING_FACT = "paracrine.remote.state.pending_handlers"

@@ -13,9 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from paracrine import dag
 from paracrine.connect import Session
@@ -29,6 +27,9 @@ from paracrine.inventory import Inventory
 from paracrine.operation import OpCall
 from paracrine.plan import HostPlan, PlannedOp, Planner, pending_key
 from paracrine.targets import Timings
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 MAX_ROUNDS = 8
 
