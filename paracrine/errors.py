@@ -150,7 +150,7 @@ def user_location(skip_prefixes: Iterable[str] = ()) -> str | None:
 
     Used to point errors at the deploy file line that called an operation.
     """
-    skips = _own_dirs() + tuple(_realpath(p) + "/" for p in skip_prefixes)
+    skips = _own_dirs() + tuple(_realpath(p) for p in skip_prefixes)
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
