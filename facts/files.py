@@ -207,6 +207,11 @@ def lines(path: str, max_bytes: int = 1048576) -> list[str] | None:
         data = f.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ValueError(f"{path} is more than max_bytes={max_bytes} bytes")
+    return split_lines(data)
+
+
+def split_lines(data: bytes) -> list[str]:
+    """Lines of file contents as :func:`lines` returns them (UTF-8, surrogate escapes, split at "\\n")."""
     text = data.decode("utf-8", "surrogateescape")
     if not text:
         return []

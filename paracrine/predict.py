@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from paracrine.facts.files import split_lines
 from paracrine.gather import FactKey
 
 
@@ -95,17 +96,6 @@ class PredictedState:
                 return rule.update(self._resolve(key, index))
             return rule.value
         return self._base(key)
-
-
-def split_lines(data: bytes) -> list[str]:
-    """Lines as the ``files.lines`` fact reads them: UTF-8 with surrogate escapes, split at "\\n" only."""
-    text = data.decode("utf-8", "surrogateescape")
-    if not text:
-        return []
-    result = text.split("\n")
-    if result[-1] == "":
-        result.pop()
-    return result
 
 
 PATH_FACTS = ("files.path_info", "files.sha256", "files.lines", "files.listing")

@@ -122,14 +122,6 @@ def _command(change: dict[str, Any], outcome: dict[str, Any]) -> None:
         outcome["error"] = f"exit code {proc.returncode}" + (f": {last}" if last else "")
 
 
-def _fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _same_file(path: str, change: dict[str, Any], uid: int, gid: int) -> bool:
     try:
         st = os.lstat(path)
@@ -179,7 +171,7 @@ def _write(change: dict[str, Any], outcome: dict[str, Any]) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(parent)
+    state.fsync_dir(parent)
     outcome["changed"] = True
 
 
@@ -205,7 +197,7 @@ def _mkdir(change: dict[str, Any], outcome: dict[str, Any]) -> None:
         outcome["changed"] = True
         mode = change.get("mode")
         _set_attrs(path, 0o755 if mode is None else mode, uid, gid, outcome)
-        _fsync_dir(parent)
+        state.fsync_dir(parent)
         return
     _set_attrs(path, change.get("mode"), uid, gid, outcome)
 
@@ -226,7 +218,7 @@ def _link(change: dict[str, Any], outcome: dict[str, Any]) -> None:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(parent)
+    state.fsync_dir(parent)
     outcome["changed"] = True
 
 

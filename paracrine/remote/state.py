@@ -45,7 +45,7 @@ def mark_pending(key: str, label: str) -> None:
         stream.flush()
         os.fsync(stream.fileno())
     os.replace(tmp, os.path.join(directory, key))
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
 def clear_pending(key: str) -> None:
@@ -53,10 +53,11 @@ def clear_pending(key: str) -> None:
         os.unlink(os.path.join(_pending_dir(), key))
     except FileNotFoundError:
         return
-    _fsync_dir(_pending_dir())
+    fsync_dir(_pending_dir())
 
 
-def _fsync_dir(path: str) -> None:
+def fsync_dir(path: str) -> None:
+    """Make a rename or unlink in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
