@@ -8,6 +8,7 @@ on a path acts on the path itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -98,8 +99,8 @@ def _read_local(src: str) -> bytes:
     """The bytes of a controller-side file (made absolute when the operation was called)."""
     path = os.path.join(os.getcwd(), src)
     try:
-        with open(path, "rb") as stream:
-            return stream.read()
+        st = os.stat(path)
+        return _read_version(path, st.st_mtime_ns, st.st_size)
     except FileNotFoundError:
         problem = "does not exist"
     except IsADirectoryError:
@@ -109,6 +110,13 @@ def _read_local(src: str) -> bytes:
     hint = "relative paths are relative to the deploy file's directory"
     shown = os.path.relpath(path)
     raise PlanError(f"local file {shown if not shown.startswith('..') else path!r} {problem}", hint=hint)
+
+
+@functools.lru_cache(maxsize=256)
+def _read_version(path: str, mtime_ns: int, size: int) -> bytes:
+    """One read per file version and run, however many hosts upload it."""
+    with open(path, "rb") as stream:
+        return stream.read()
 
 
 # ---------------------------------------------------------------- operations
@@ -312,7 +320,7 @@ def template(
     path = os.path.join(os.getcwd(), src)
     if not os.path.isfile(path):
         _read_local(src)  # raises the same error as files.put
-    data = _template.render(path, values).encode("utf-8")
+    data = ctx.once("rendered", lambda: _template.render(path, values).encode("utf-8"))
     yield from _ensure_file("dest", dest, _file_facts(ctx, dest), data, (mode, owner, group), force)
 
 

@@ -289,6 +289,8 @@ def control_dir() -> Path:
 def ssh_args(conn: Connection) -> list[str]:
     """Extra ssh arguments: known_hosts, reuse of master connections, the user's own."""
     args: list[str] = []
+    if conn.kex_algorithms:
+        args += ["-o", f"KexAlgorithms={conn.kex_algorithms}"]
     if conn.known_hosts:
         args += ["-o", f"UserKnownHostsFile={conn.known_hosts}"]
     if conn.reuse:

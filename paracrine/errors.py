@@ -176,6 +176,7 @@ def _own_dirs() -> tuple[str, ...]:
     return tuple(_realpath(os.path.join(here, sub)) + os.sep for sub in ("", "operations", "facts"))
 
 
+@functools.lru_cache(maxsize=512)
 def _short_path(path: str) -> str:
     import os
 

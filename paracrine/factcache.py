@@ -72,7 +72,7 @@ def _write_json(path: Path, doc: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            json.dump(doc, stream, separators=(",", ":"), default=repr)  # no indent: the C encoder
+            stream.write(json.dumps(doc, separators=(",", ":"), default=repr))  # dumps: the C encoder
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,9 +52,14 @@ class FactSpec:
 
         Raises TypeError with a readable message (callers turn it into ArgumentError).
         """
-        bound = inspect.signature(self.func).bind(**args)
+        bound = _signature(self.func).bind(**args)
         bound.apply_defaults()
         return dict(bound.arguments)
+
+
+@functools.cache
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(func)
 
 
 def _annotation_text(annotation: Any) -> str:

@@ -61,6 +61,7 @@ class OpCall:
     index: int = -1
     notified_by: list[OpCall] = field(default_factory=list)  # calls with notify=[this]
     handlers: list[OpCall] = field(default_factory=list)  # calls this one triggers
+    memo: dict[str, Any] = field(default_factory=dict)  # values an operation computes once per call (OpContext.once)
 
     @property
     def label(self) -> str:

@@ -35,9 +35,15 @@ class OpContext:
     """What an operation's generator sees while it plans: the host, its facts, trigger state."""
 
     def __init__(
-        self, host: Host, state: PredictedState, user: str | None = None, triggered: bool | None = None
+        self,
+        host: Host,
+        state: PredictedState,
+        user: str | None = None,
+        triggered: bool | None = None,
+        memo: dict[str, Any] | None = None,
     ) -> None:
         self.host = host
+        self._memo = {} if memo is None else memo
         self.user = user
         self.triggered = triggered
         self._state = state
@@ -59,6 +65,12 @@ class OpContext:
         if missing:
             raise FactMissing(missing)
         return values
+
+    def once(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per operation call, however often the call is planned (renders, local reads)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def when_triggered(self, change: Change) -> Change:
         """Mark ``change`` to run only when one of this handler's triggers actually changed."""
@@ -170,7 +182,8 @@ class Planner:
         return HostPlan(self.host.name, self.graph, ops, self.missing, deferred)
 
     def _plan_one(self, call: OpCall, triggered: bool | None) -> PlannedOp | None:
-        ctx = OpContext(self.host, self.state, effective_user(self.host, call.options.become), triggered)
+        user = effective_user(self.host, call.options.become)
+        ctx = OpContext(self.host, self.state, user, triggered, call.memo)
         try:
             changes = call.op.run(ctx, call)
         except FactMissing as exc:
