@@ -795,6 +795,7 @@ def test_connection_defaults() -> None:
         compression=False,
         ssh_args=(),
         reuse=False,
+        kex_algorithms="^curve25519-sha256,curve25519-sha256@libssh.org",
         via=None,
         python=None,
         become=False,
