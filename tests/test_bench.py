@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `pytest tests/test_bench.py` without `python -m`
-    sys.path.insert(0, str(ROOT))
+from bench import cli, labenv, report, tools, verify
+from bench.config import WORKLOAD_DIR, Workload
 
-from bench import cli, labenv, report, tools, verify  # noqa: E402
-from bench.config import WORKLOAD_DIR, Workload  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 from bench.labenv import Host  # noqa: E402
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="building a host tree with other owners needs root")

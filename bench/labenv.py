@@ -1,0 +1,134 @@
+"""The benchmark's own lab (beside the shared one) and the targets' CPU accounting.
+
+The bench never touches the developers' lab or the test lab: it sets ``PARACRINE_LAB_DIR`` to
+``<shared lab dir>-bench`` (whose ``cache`` is a symlink to the shared lab's cache, so the Debian
+root filesystem is built once) and ``PARACRINE_LAB_PORT_BASE`` to the shared base + 600.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.config import LAB_PORT_OFFSET, LAB_SUFFIX
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def bench_lab_env() -> dict[str, str]:
+    """The environment of the bench lab, creating its directory and cache link as needed."""
+    from paracrine.lab import paths
+
+    shared, base = paths.lab_dir(), paths.port_base()
+    port = base + LAB_PORT_OFFSET
+    if shared.name.endswith(LAB_SUFFIX):  # already pointed at a bench lab (e.g. by a parent bench process)
+        own, shared = shared, shared.with_name(shared.name[: -len(LAB_SUFFIX)])
+        port = base if "PARACRINE_LAB_PORT_BASE" in os.environ else port
+    else:
+        own = shared.with_name(shared.name + LAB_SUFFIX)
+    own.mkdir(parents=True, exist_ok=True)
+    (shared / "cache").mkdir(parents=True, exist_ok=True)
+    if not (own / "cache").exists():
+        (own / "cache").symlink_to(shared / "cache")
+    return {"PARACRINE_LAB_DIR": str(own), "PARACRINE_LAB_PORT_BASE": str(port)}
+
+
+def use_bench_lab() -> dict[str, str]:
+    """Point this process (and so ``paracrine.lab``) at the bench lab; returns the variables."""
+    env = bench_lab_env()
+    os.environ.update(env)
+    return env
+
+
+@dataclass(frozen=True)
+class Host:
+    """A lab host as the bench uses it (a plain copy of ``paracrine.lab.LabHost``)."""
+
+    name: str
+    address: str
+    port: int
+    user: str
+    root_user: str
+    key: str
+    known_hosts: str
+    root: str
+
+    @property
+    def root_path(self) -> Path:
+        """The host's root filesystem on the controller."""
+        return Path(self.root)
+
+
+def up(count: int, *, fresh: bool) -> list[Host]:
+    """Bring h01..hNN of the bench lab up (``fresh``: wiped first); others are stopped."""
+    import paracrine.lab as lab
+
+    return [
+        Host(h.name, h.address, h.port, h.user, h.root_user, h.key, h.known_hosts, h.root)
+        for h in lab.up(count, fresh=fresh)
+    ]
+
+
+def down() -> None:
+    """Stop every host of the bench lab."""
+    import paracrine.lab as lab
+
+    lab.down()
+
+
+def sshd_pids(hosts: Sequence[Host]) -> dict[str, int]:
+    """The controller PID of each host's sshd (PID 1 of the host's namespace)."""
+    from paracrine.lab import hosts as lab_hosts
+    from paracrine.lab.paths import lab_paths
+
+    paths, pids = lab_paths(), {}
+    for host in hosts:
+        ref = lab_hosts.running_sshd(paths, host.name)
+        if ref is not None:
+            pids[host.name] = ref.pid
+    return pids
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2 :].split()
+
+
+def process_cpu(pid: int) -> float | None:
+    """utime+stime+cutime+cstime of ``pid`` in seconds (its own and its reaped children's CPU)."""
+    fields = _stat(pid)
+    if fields is None:
+        return None
+    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+
+
+def has_children(pids: Sequence[int]) -> bool:
+    """Whether any of ``pids`` still has a child process (sessions still closing down)."""
+    wanted = set(pids)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat(int(entry))
+            if fields is not None and len(fields) > 1 and int(fields[1]) in wanted:
+                return True
+    return False
+
+
+def targets_cpu(pids: dict[str, int], *, settle: float = 0.0) -> float | None:
+    """Total CPU seconds of all hosts' sshd trees; waits up to ``settle`` s for sessions to be reaped."""
+    deadline = time.monotonic() + settle
+    while settle and has_children(list(pids.values())) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    total = 0.0
+    for pid in pids.values():
+        cpu = process_cpu(pid)
+        if cpu is None:
+            return None
+        total += cpu
+    return total

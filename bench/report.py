@@ -1,0 +1,190 @@
+"""RESULTS.md from the records of one invocation (bench/.work/results.jsonl)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.config import RESULTS_JSONL, SCENARIOS, TOOLS, WORKLOADS
+
+Record = dict[str, Any]
+#: More than this share of a core used by other processes during a run makes the report say so.
+BUSY_SHARE = 0.25
+
+
+def read_records(path: Path = RESULTS_JSONL, invocation: str | None = None) -> list[Record]:
+    """The records of ``invocation`` (default: the last invocation in the file)."""
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if invocation is None:
+        starts = [r["invocation"] for r in records if r["kind"] == "start"]
+        if not starts:
+            return []
+        invocation = starts[-1]
+    return [r for r in records if r["invocation"] == invocation]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The runs of one tool in one row; ``failure`` set when any run did not converge."""
+
+    runs: list[Record]
+    failure: str | None
+
+    def median(self, key: str) -> float | None:
+        values = [r[key] for r in self.runs if r.get(key) is not None]
+        return statistics.median(values) if values and self.failure is None else None
+
+
+def cells(records: Iterable[Record]) -> dict[tuple[str, int, str, str], Cell]:
+    """Runs grouped by (workload, hosts, scenario, tool)."""
+    grouped: dict[tuple[str, int, str, str], list[Record]] = {}
+    for r in records:
+        if r["kind"] == "run":
+            grouped.setdefault((r["workload"], r["hosts"], r["scenario"], r["tool"]), []).append(r)
+    result = {}
+    for key, runs in grouped.items():
+        failed = [r for r in runs if not r["ok"]]
+        result[key] = Cell(runs, failed[0]["failure"] if failed else None)
+    return result
+
+
+def ratio(peer: float | None, paracrine: float | None) -> str:
+    """Peer time / Paracrine time, e.g. ``12.3×``."""
+    if peer is None or paracrine is None or paracrine <= 0:
+        return "—"
+    return f"{peer / paracrine:.1f}×"
+
+
+def fmt(value: float | None, cell: Cell | None, scale: Callable[[float], str]) -> str:
+    if cell is None:
+        return "—"
+    if cell.failure is not None:
+        return "FAILED: " + cell.failure.replace("|", "\\|")
+    return "—" if value is None else scale(value)
+
+
+def seconds(value: float) -> str:
+    return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+
+
+def mebibytes(value: float) -> str:
+    return f"{value / 1024:.0f}"
+
+
+def rows(table: dict[tuple[str, int, str, str], Cell]) -> list[tuple[str, int, str]]:
+    keys = {(w, h, s) for (w, h, s, _) in table}
+    order: dict[str, int] = {name: i for i, name in enumerate((*WORKLOADS, *SCENARIOS))}
+    return sorted(keys, key=lambda k: (order[k[0]], k[1], order[k[2]]))
+
+
+def metric_table(
+    table: dict[tuple[str, int, str, str], Cell], tools: list[str], key: str, scale: Callable[[float], str]
+) -> list[str]:
+    lines = ["| workload | hosts | scenario | " + " | ".join(tools) + " |"]
+    lines.append("|---|---:|---|" + "---:|" * len(tools))
+    for w, h, s in rows(table):
+        values = [fmt(table[w, h, s, t].median(key) if (w, h, s, t) in table else None, table.get((w, h, s, t)), scale)
+                  for t in tools]  # fmt: skip
+        lines.append(f"| {w} | {h} | {s} | " + " | ".join(values) + " |")
+    return lines
+
+
+def wall_table(table: dict[tuple[str, int, str, str], Cell], tools: list[str]) -> list[str]:
+    peers = [t for t in tools if t != "paracrine"]
+    header = "| workload | hosts | scenario | " + " | ".join(tools)
+    if "paracrine" in tools:
+        header += " | " + " | ".join(f"{p} ÷ paracrine" for p in peers)
+    lines = [header + " |", "|---|---:|---|" + "---:|" * (len(tools) + (len(peers) if "paracrine" in tools else 0))]
+    for w, h, s in rows(table):
+        medians = {t: table[w, h, s, t].median("wall") if (w, h, s, t) in table else None for t in tools}
+        values = [fmt(medians[t], table.get((w, h, s, t)), seconds) for t in tools]
+        if "paracrine" in tools:
+            values += [ratio(medians[p], medians["paracrine"]) for p in peers]
+        lines.append(f"| {w} | {h} | {s} | " + " | ".join(values) + " |")
+    return lines
+
+
+def versions_lines(versions: dict[str, dict[str, str]], extra: dict[str, Any]) -> list[str]:
+    lines = []
+    for tool, packages in versions.items():
+        parts = ", ".join(f"{name} {version}" for name, version in packages.items() if name != "python")
+        lines.append(f"* **{tool}**: {parts} (controller Python {packages.get('python', '?')})")
+    lines += [f"* **{key}**: {value}" for key, value in extra.items()]
+    return lines
+
+
+def render(records: list[Record]) -> str:
+    """The whole RESULTS.md text."""
+    start = next(r for r in records if r["kind"] == "start")
+    end = next((r for r in records if r["kind"] == "end"), None)
+    table = cells(records)
+    tools: list[str] = [t for t in TOOLS if t in start["tools"]]
+    m = start["machine"]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(start["time"]))
+    finished = time.strftime("%H:%M UTC", time.gmtime(end["time"])) if end else "(did not finish)"
+    out = [
+        "# Benchmark results",
+        "",
+        f"Generated by `{start['command']}` on {when}, finished {finished}"
+        f" (invocation `{start['invocation']}`, {start['runs']} run(s) per figure).",
+        "See bench/README.md for what is measured and how the peers are kept faithful.",
+        "",
+    ]
+    if start["runs"] < 3:
+        out += [f"**Only {start['runs']} run(s) per figure: a smoke test, not a result** (the issue asks for ≥ 3).", ""]
+    busy = interference(records)
+    if busy > BUSY_SHARE:
+        out += [
+            f"**The machine was busy: other processes used up to {busy:.0%} of a core during some runs"
+            " (see `other_cpu` in results.jsonl); those figures are noisy. Rerun on a quiet machine.**",
+            "",
+        ]
+    if end and end.get("interrupted"):
+        out += ["**The invocation was interrupted; the tables hold what had finished.**", ""]
+    out += [
+        "## Machine",
+        "",
+        f"* CPU: {m['cpu_model']}, {m['cores']} cores; RAM {m['ram_gib']} GiB; kernel {m['kernel']}; {m['os']}",
+        f"* {m['openssh']}; controller Python {m['python']}; targets: lab hosts on 127.0.0.1 ({start['target']})",
+        f"* Load average (1/5/15 min) at start {m['load']}, at end {end['load'] if end else '?'}",
+        "",
+        "## Versions",
+        "",
+        *versions_lines(start["versions"], start.get("extra_versions", {})),
+        "",
+        "## Wall time (median, seconds) and Paracrine's ratio (peer time ÷ Paracrine time)",
+        "",
+        *wall_table(table, tools),
+        "",
+        "## Controller CPU (median, seconds: user+sys of the tool and every process it started)",
+        "",
+        *metric_table(table, tools, "cpu", seconds),
+        "",
+        "## Peak RSS (median, MiB: the largest single process of the run)",
+        "",
+        *metric_table(table, tools, "maxrss_kb", mebibytes),
+        "",
+        "## Targets' CPU (median, seconds, all hosts together)",
+        "",
+        *metric_table(table, tools, "target_cpu", seconds),
+        "",
+        "A cell reads FAILED when any run of it did not exit 0 or did not verify: such a tool gets no time.",
+        "— means not run (or no Paracrine figure to compare with).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def interference(records: Iterable[Record]) -> float:
+    """The largest share of a core that other processes used during a run (``other_cpu / wall``)."""
+    shares = [r["other_cpu"] / r["wall"] for r in records if r["kind"] == "run" and r.get("other_cpu") and r["wall"]]
+    return max(shares, default=0.0)
+
+
+def write(path: Path, records: list[Record]) -> None:
+    path.write_text(render(records))

@@ -1,0 +1,70 @@
+"""The peers' virtualenvs (bench/.venvs/<tool>), created on demand, never mixed with Paracrine's.
+
+Each venv is made with the Python running the bench and gets exactly the pinned requirements
+(:data:`bench.config.PINS`). A stamp file records the pins; a venv whose stamp differs is rebuilt.
+pip compiles the installed packages' bytecode, so no measured run pays for that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.config import PINS, VENVS_DIR, Tool
+
+log = logging.getLogger("bench")
+STAMP = ".bench-pins.json"
+
+
+def venv_dir(tool: Tool) -> Path:
+    """Where the venv of ``tool`` lives."""
+    return VENVS_DIR / tool
+
+
+def bin_dir(tool: Tool) -> Path:
+    """The directory of ``tool``'s executables (Paracrine: the environment running the bench)."""
+    if tool == "paracrine":
+        return Path(sys.executable).parent
+    return venv_dir(tool) / "bin"
+
+
+def ensure_venv(tool: Tool) -> Path:
+    """Create or update the venv of a peer; returns its bin directory."""
+    if tool == "paracrine":
+        return bin_dir(tool)
+    pins = list(PINS[tool])
+    root = venv_dir(tool)
+    stamp = root / STAMP
+    wanted = {"python": sys.version.split()[0], "pins": pins}
+    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        return bin_dir(tool)
+    if root.exists():
+        shutil.rmtree(root)
+    log.info("bench: creating %s with %s", root, " ".join(pins))
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    pip = [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, *pins], check=True)
+    stamp.write_text(json.dumps(wanted))
+    return bin_dir(tool)
+
+
+def package_versions(tool: Tool, names: list[str]) -> dict[str, str]:
+    """Installed versions of ``names`` (and Python) in ``tool``'s environment."""
+    python = bin_dir(tool) / "python"
+    if tool == "paracrine":
+        python = Path(sys.executable)
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {'python': sys.version.split()[0]}\n"
+        f"for n in {names!r}:\n"
+        "    try: out[n] = m.version(n)\n"
+        "    except m.PackageNotFoundError: out[n] = 'not installed'\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True)
+    versions: dict[str, str] = json.loads(result.stdout)
+    return versions
