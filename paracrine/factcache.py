@@ -13,6 +13,7 @@ Values without a fingerprint are never trusted from disk during a live run.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import tempfile
@@ -79,6 +80,10 @@ def _write_json(path: Path, doc: Any) -> None:
         raise
 
 
+def _same(old: CachedFact | None, new: CachedFact) -> bool:
+    return old is not None and old.value == new.value and old.fingerprint == new.fingerprint
+
+
 class FactCache:
     """Read and update the cache file of each host under ``<state dir>/facts``."""
 
@@ -108,6 +113,9 @@ class FactCache:
         if not entries:
             return
         current = self.load(host)
+        if all(_same(current.get(key), entry) for key, entry in entries.items()):
+            self._touch(host)  # nothing new: only the age changes (``--cached`` shows it)
+            return
         current.update(entries)
         doc = {
             "version": FORMAT_VERSION,
@@ -125,6 +133,10 @@ class FactCache:
             },
         }
         _write_json(self.path(host), doc)
+
+    def _touch(self, host: str) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(self.path(host))
 
     def keys_path(self, host: str) -> Path:
         return self.path(host).with_suffix(".keys.json")
@@ -145,8 +157,10 @@ class FactCache:
             doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             doc = {}
-        doc[deploy_id] = [[k.name, k.args, k.user] for k in sorted(keys, key=lambda k: k.sort_key())]
-        _write_json(self.keys_path(host), doc)
+        items = [[k.name, k.args, k.user] for k in sorted(keys, key=lambda k: k.sort_key())]
+        if doc.get(deploy_id) != items:
+            doc[deploy_id] = items
+            _write_json(self.keys_path(host), doc)
 
     def age(self, host: str) -> float | None:
         """Seconds since the cache of ``host`` was last written, or None."""

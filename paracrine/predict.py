@@ -23,8 +23,11 @@ class FactMissing(Exception):
     """A fact that has not been gathered yet (planning records it and goes on)."""
 
     def __init__(self, keys: list[FactKey]) -> None:
-        super().__init__(", ".join(k.label() for k in keys))
+        super().__init__()
         self.keys = keys
+
+    def __str__(self) -> str:
+        return ", ".join(k.label() for k in self.keys)
 
 
 class Unpredictable(Exception):
