@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import signal
 import sys
 import time
 import uuid
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace, workloads: list[Workload], command: str) -> in
     log.info("bench: invocation %s; raw records in %s", recorder.invocation, RESULTS_JSONL)
     runner = Runner(recorder, runs=args.runs, timeout=args.timeout)
     interrupted = False
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run in progress like Ctrl-C does
     try:
         for workload in workloads:
             wanted = [s for s in scenarios if s in WORKLOAD_SCENARIOS[workload]]
@@ -150,3 +152,7 @@ def run(args: argparse.Namespace, workloads: list[Workload], command: str) -> in
         if not args.keep_lab:
             labenv.down()
     return 130 if interrupted else 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

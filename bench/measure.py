@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
@@ -57,7 +58,9 @@ def run_measured(command: Command, log: Path, result: Path, timeout: float, sshd
         wrapper = subprocess.Popen(argv, env=command.env, cwd=command.cwd)
         try:
             code = wrapper.wait()
-        except KeyboardInterrupt:  # the tool got the SIGINT too; let the wrapper end its leftovers
+        except KeyboardInterrupt:  # Ctrl-C reached the tool too; SIGTERM (see cli.py) did not: pass it on
+            if wrapper.poll() is None:
+                wrapper.send_signal(signal.SIGTERM)
             wrapper.wait(timeout=INTERRUPT_GRACE)
             raise
         if code != 0:

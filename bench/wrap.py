@@ -127,6 +127,8 @@ def main(args: list[str]) -> int:
     signal.signal(signal.SIGINT, lambda signum, frame: None)
     started = time.perf_counter()
     pid = spawn(argv, log_path)
+    # The bench was told to stop (SIGTERM, see measure.py): interrupt the tool as Ctrl-C would.
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(pid, signal.SIGINT))
     code, timed_out = wait_main(pid, timeout)
     wall = time.perf_counter() - started
     leftovers = end_leftovers()

@@ -34,6 +34,7 @@ LAZY_COMMANDS = {
     "deploy": "paracrine.commands.deploy:deploy",
     "graph": "paracrine.commands.deploy:graph",
     "facts": "paracrine.commands.facts:facts",
+    "ops": "paracrine.commands.ops:ops",
     "lab": "paracrine.lab.cli:lab",
 }
 
@@ -77,6 +78,7 @@ def cli() -> None:
       paracrine deploy.py                  plan, show, confirm and apply
       paracrine deploy.py --check          exit 2 when changes are pending
       paracrine facts web1 files.path_info path=/etc/hosts
+      paracrine ops [files.template]       the built-in operations and their docs
       paracrine graph deploy.py --dot
       paracrine lab up 3                   throwaway Debian hosts for tests and demos
     """

@@ -139,6 +139,12 @@ class Session:
 
     def _connect_one(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
         conn = host.connection()
+        for setting, path in (("ssh_key", conn.key), ("ssh_known_hosts", conn.known_hosts)):
+            if conn.connector == "ssh" and path and not os.access(path, os.R_OK):
+                problem = "does not exist" if not os.path.exists(path) else "is not readable"
+                raise ConnectError(
+                    f"{setting} {path} {problem}", host=host.name, hint=f"fix {setting} in the inventory"
+                )
         via = self._via_context(host, conn, resolve)
         for attempt in (1, 2):
             try:

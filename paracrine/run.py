@@ -121,10 +121,10 @@ class DeployRun:
     def plan(self) -> None:
         """Plan every host that needs it, fetching missing facts in rounds (usually one)."""
         first = True
+        todo = [hr for hr in self.hosts.values() if hr.needs_planning]
         for _ in range(MAX_ROUNDS):
-            wanted = {
-                hr.name: missing for hr in self.hosts.values() if hr.needs_planning and (missing := self._plan_host(hr))
-            }
+            wanted = {hr.name: missing for hr in todo if hr.ok and (missing := self._plan_host(hr))}
+            todo = [hr for hr in todo if hr.name in wanted]  # the others' facts did not change: their plans stand
             self.timings.mark("plan")
             self._connected()
             wanted = {name: keys for name, keys in wanted.items() if self.hosts[name].ok}
@@ -141,9 +141,8 @@ class DeployRun:
             for name, message in errors.items():
                 self.hosts[name].error = FactError(f"gathering facts failed: {message}", host=name)
             self.timings.mark("facts")
-        for hr in self.hosts.values():
-            if hr.needs_planning:
-                hr.error = FactError(f"facts did not settle after {MAX_ROUNDS} rounds", host=hr.name)
+        for hr in todo:
+            hr.error = FactError(f"facts did not settle after {MAX_ROUNDS} rounds", host=hr.name)
 
     def _plan_host(self, hr: HostRun) -> set[FactKey]:
         """Plan one host's remaining calls; returns the facts it still misses."""

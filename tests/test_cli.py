@@ -63,7 +63,7 @@ def test_help_lists_commands_and_exit_codes() -> None:
     commands = re.search(r"^Commands:\n((?:  .*\n)+)", result.stdout, re.MULTILINE)
     assert commands is not None, result.stdout
     listed = {line.split()[0] for line in commands.group(1).splitlines()}
-    assert listed == {"deploy", "facts", "graph", "lab"}
+    assert listed == {"deploy", "facts", "graph", "lab", "ops"}
     assert "Exit codes:" in result.stdout
     documented = {
         int(m.group(1)) for m in re.finditer(r"^\s+(\d+)\s+\S", result.stdout.split("Exit codes:")[1], re.MULTILINE)
@@ -545,3 +545,17 @@ def test_edited_deploy_file_is_reloaded(tmp_path: Path) -> None:
     write(site, "print('second version')\n")
     second = invoke([str(site), "-i", "@local", "--dry-run", "--state-dir", "state"])
     assert "second version" in second.stdout, second.stderr
+
+
+def test_ops_lists_and_documents_the_builtin_operations() -> None:
+    listing = invoke(["ops"])
+    assert listing.exit_code == 0
+    names = [line.split()[0] for line in listing.stdout.splitlines()[2:]]
+    assert {"files.template", "files.directory", "server.user", "apt.packages"} <= set(names)
+    doc = invoke(["ops", "files.template"])
+    assert doc.exit_code == 0
+    assert doc.stdout.startswith("files.template(src: LocalPath, dest: AbsPath, *, mode: Mode | None = None")
+    assert "Example:" in doc.stdout
+    unknown = invoke(["ops", "files.templat"])
+    assert unknown.exit_code == 3
+    assert unknown.stderr.startswith("error: unknown operation 'files.templat'; did you mean 'files.template'")

@@ -39,3 +39,22 @@ def test_reuse_adds_a_master_connection(tmp_path: Path, monkeypatch: pytest.Monk
 def test_single_hop_sudo() -> None:
     assert sudo_argv("root") == ["sudo", "-n", "-H"]
     assert sudo_argv("postgres") == ["sudo", "-n", "-H", "-u", "postgres"]
+
+
+def test_a_missing_key_or_known_hosts_file_is_one_line_before_ssh_runs(tmp_path: Path) -> None:
+    from paracrine.connect import Session
+    from paracrine.hosts import Host, HostData
+
+    data = {"ssh_hostname": "127.0.0.1", "ssh_port": 9}
+    hosts = [
+        Host("nokey", (), HostData("nokey", {**data, "ssh_key": str(tmp_path / "missing")})),
+        Host("nokh", (), HostData("nokh", {**data, "ssh_known_hosts": str(tmp_path / "kh")})),
+    ]
+    with Session() as session:
+        session.connect(hosts)
+    assert session.failed["nokey"].format_line() == (
+        f"nokey: ssh_key {tmp_path}/missing does not exist; fix ssh_key in the inventory"
+    )
+    assert session.failed["nokh"].format_line() == (
+        f"nokh: ssh_known_hosts {tmp_path}/kh does not exist; fix ssh_known_hosts in the inventory"
+    )
