@@ -37,8 +37,11 @@ DEFAULT_HOSTS: Final[dict[Workload, tuple[int, ...]]] = {
     "fourop": (1, 5, 20, 50),
 }
 
-#: Requirements of each peer's virtualenv (bench/.venvs/<tool>), pinned. See README "Versions".
+#: Requirements of each tool's virtualenv (bench/.venvs/<tool>), pinned. See README "Versions".
+#: Paracrine gets a clean virtualenv too (an editable install of this checkout), so that no tool
+#: starts up in an environment crowded with unrelated packages.
 PINS: Final[dict[Tool, tuple[str, ...]]] = {
+    "paracrine": ("-e", str(BENCH_DIR.parent)),
     "pyinfra": ("pyinfra==3.10.0",),
     "ansible": ("ansible-core==2.19.14",),
     "ansible-mitogen": ("ansible-core==2.19.14", "mitogen==0.3.54"),

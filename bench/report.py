@@ -187,4 +187,7 @@ def interference(records: Iterable[Record]) -> float:
 
 
 def write(path: Path, records: list[Record]) -> None:
-    path.write_text(render(records))
+    """The table, followed by the hand-written ``NOTES.md`` beside it (improvements, scale, analysis)."""
+    notes = path.with_name("NOTES.md")
+    extra = "\n" + notes.read_text() if notes.is_file() else ""
+    path.write_text(render(records) + extra)

@@ -1,4 +1,4 @@
-"""The peers' virtualenvs (bench/.venvs/<tool>), created on demand, never mixed with Paracrine's.
+"""Every tool's virtualenv (bench/.venvs/<tool>), created on demand, never mixed with another's.
 
 Each venv is made with the Python running the bench and gets exactly the pinned requirements
 (:data:`bench.config.PINS`). A stamp file records the pins; a venv whose stamp differs is rebuilt.
@@ -7,6 +7,7 @@ pip compiles the installed packages' bytecode, so no measured run pays for that.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -26,20 +27,23 @@ def venv_dir(tool: Tool) -> Path:
 
 
 def bin_dir(tool: Tool) -> Path:
-    """The directory of ``tool``'s executables (Paracrine: the environment running the bench)."""
-    if tool == "paracrine":
-        return Path(sys.executable).parent
+    """The directory of ``tool``'s executables."""
     return venv_dir(tool) / "bin"
 
 
 def ensure_venv(tool: Tool) -> Path:
-    """Create or update the venv of a peer; returns its bin directory."""
-    if tool == "paracrine":
-        return bin_dir(tool)
+    """Create or update the venv of a tool; returns its bin directory.
+
+    Paracrine's is an editable install of this checkout: it runs the working tree's code; the
+    stamp holds a hash of setup.cfg, so a change of its dependencies rebuilds it.
+    """
     pins = list(PINS[tool])
     root = venv_dir(tool)
     stamp = root / STAMP
-    wanted = {"python": sys.version.split()[0], "pins": pins}
+    wanted: dict[str, object] = {"python": sys.version.split()[0], "pins": pins}
+    if tool == "paracrine":
+        setup_cfg = Path(pins[-1]) / "setup.cfg"
+        wanted["setup.cfg"] = hashlib.sha256(setup_cfg.read_bytes()).hexdigest()
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return bin_dir(tool)
     if root.exists():
@@ -55,8 +59,6 @@ def ensure_venv(tool: Tool) -> Path:
 def package_versions(tool: Tool, names: list[str]) -> dict[str, str]:
     """Installed versions of ``names`` (and Python) in ``tool``'s environment."""
     python = bin_dir(tool) / "python"
-    if tool == "paracrine":
-        python = Path(sys.executable)
     code = (
         "import importlib.metadata as m, json, sys\n"
         "out = {'python': sys.version.split()[0]}\n"

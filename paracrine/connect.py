@@ -52,6 +52,15 @@ class Outcome:
 ProgressFn = Callable[[str, bool, int, int], None]
 
 
+@dataclass(frozen=True)
+class PendingCall:
+    """A call sent with :meth:`Session.send`, whose reply :meth:`Session.receive` collects."""
+
+    host: str
+    receiver: Any
+    sent: float
+
+
 class Session:
     """One Mitogen Broker+Router for a run, with one context per reachable host.
 
@@ -72,6 +81,8 @@ class Session:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[Future[Any], Host] = {}
+        self._on_connected: Callable[[str, Any], None] | None = None
+        self._connected_early: list[tuple[str, Any]] = []
         mitogen.utils.setup_gil()
         logging.getLogger("mitogen").setLevel(
             logging.DEBUG if os.environ.get("PARACRINE_MITOGEN_DEBUG") else logging.CRITICAL
@@ -111,6 +122,11 @@ class Session:
         )
         self._pending = {self._pool.submit(self._connect_timed, h, resolve): h for h in hosts}
 
+    @property
+    def connecting(self) -> bool:
+        """Whether connections begun by :meth:`start_connecting` are still to be collected."""
+        return bool(self._pending)
+
     def wait_connected(self) -> None:
         """Wait for the connections begun by :meth:`start_connecting`."""
         pending, self._pending = self._pending, {}
@@ -133,9 +149,28 @@ class Session:
     def _connect_timed(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
         start = time.perf_counter()
         try:
-            return self._connect_one(host, resolve)
+            context = self._connect_one(host, resolve)
         finally:
             self.connect_seconds[host.name] = time.perf_counter() - start
+        with self._lock:
+            hook = self._on_connected
+            if hook is None:
+                self._connected_early.append((host.name, context))
+        if hook is not None:
+            hook(host.name, context)
+        return context
+
+    def on_connected(self, hook: Callable[[str, Any], None]) -> None:
+        """Call ``hook(host, context)`` in the connecting thread as soon as each host is up.
+
+        Hosts that connected before the hook was set are handed to it now. A run uses
+        this to send a host its first fact request while the deploy files still load.
+        """
+        with self._lock:
+            self._on_connected = hook
+            early, self._connected_early = self._connected_early, []
+        for name, context in early:
+            hook(name, context)
 
     def _connect_one(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
         conn = host.connection()
@@ -259,6 +294,25 @@ class Session:
         for name in receivers.values():
             results.setdefault(name, Outcome(False, error=f"no reply within {timeout:.0f} s"))
         return results
+
+    def send(self, host: str, context: Any, fn: Callable[..., Any], *args: Any) -> PendingCall:
+        """Start ``fn(*args)`` on one host without waiting (one round trip); see :meth:`receive`."""
+        with self._lock:
+            self.round_trips[host] += 1
+        return PendingCall(host, context.call_async(fn, *args), time.perf_counter())
+
+    def receive(self, pending: PendingCall, timeout: float = CALL_TIMEOUT) -> Outcome:
+        """Wait for the reply to :meth:`send`."""
+        try:
+            msg = pending.receiver.get(timeout=timeout)
+        except mitogen.core.TimeoutError:
+            return Outcome(False, error=f"no reply within {timeout:.0f} s")
+        except mitogen.core.ChannelError:
+            return Outcome(False, error="the connection was lost during the call")
+        with self._lock:
+            self.bytes_received[pending.host] += len(msg.data)
+        outcome = _unpickle(msg)
+        return Outcome(outcome.ok, outcome.value, outcome.error, time.perf_counter() - pending.sent)
 
     def call(self, host: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Call ``fn(*args)`` on one host and return its value (raises on failure)."""

@@ -144,6 +144,7 @@ class Gatherer:
         self.memo: dict[str, HostFacts] = {}
         self._disk: dict[str, dict[str, CachedFact]] = {}
         self.seconds: dict[str, float] = {}  # time spent waiting for each host's facts
+        self._early: dict[str, tuple[list[FactKey], Any]] = {}  # prefetches in flight, by host
 
     def facts(self, host: str) -> HostFacts:
         return self.memo.setdefault(host, HostFacts(host))
@@ -153,17 +154,48 @@ class Gatherer:
             self._disk[host] = self.cache.load(host) if self.cache else {}
         return self._disk[host]
 
-    def fetch(self, wanted: Mapping[str, Iterable[FactKey]]) -> dict[str, str]:
-        """Gather the keys not yet memoised; returns ``{host: error}`` for hosts whose call failed."""
+    def prefetch(self, host: str, context: Any, keys: Iterable[FactKey]) -> None:
+        """Send ``keys`` (what the last run needed) to ``host`` now; :meth:`fetch` collects the reply.
+
+        Called in the connecting thread as soon as the host is up, so the target works
+        while the controller still loads deploy files and plans.
+        """
         from paracrine.remote.gather import gather
 
+        wanted = [k for k in sorted(set(keys), key=FactKey.sort_key) if k.user is None and _known(k)]
+        if wanted:
+            self._early[host] = (wanted, self.session.send(host, context, gather, self._requests(host, wanted)))
+
+    def _collect_early(self, hosts: Iterable[str], errors: dict[str, str]) -> None:
+        for host in hosts:
+            early = self._early.pop(host, None)
+            if early is None:
+                continue
+            keys, pending = early
+            outcome = self.session.receive(pending)
+            self.seconds[host] = self.seconds.get(host, 0.0) + outcome.seconds
+            if outcome.ok:
+                self._store(host, keys, outcome.value)
+            else:
+                errors[host] = outcome.error
+
+    def fetch(self, wanted: Mapping[str, Iterable[FactKey]]) -> dict[str, str]:
+        """Gather the keys not yet memoised; returns ``{host: error}`` for hosts whose call failed.
+
+        Prefetched replies are collected first; only what they lack costs another round trip.
+        """
+        from paracrine.remote.gather import gather
+
+        errors: dict[str, str] = {}
+        self._collect_early(wanted, errors)
         batches: dict[str | None, dict[str, list[FactKey]]] = {}
         for host, keys in wanted.items():
+            if host in errors:
+                continue
             memo = self.facts(host)
             for key in sorted(set(keys), key=FactKey.sort_key):
                 if not memo.has(key) and _known(key):
                     batches.setdefault(key.user, {}).setdefault(host, []).append(key)
-        errors: dict[str, str] = {}
         for user, per_host in batches.items():
             args = {host: (self._requests(host, keys),) for host, keys in per_host.items()}
             contexts = None if user is None else self._user_contexts(per_host, errors)

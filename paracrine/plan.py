@@ -177,7 +177,7 @@ class Planner:
             ops.append(planned)
             if planned.status == "change":
                 changed.add(call.index)
-            elif planned.status == "error":
+            elif planned.status == "error" and not call.options.ignore_errors:
                 blocked.add(call.index)
         return HostPlan(self.host.name, self.graph, ops, self.missing, deferred)
 

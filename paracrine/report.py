@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import click
-from tabulate import tabulate
 
 from paracrine.errors import ParacrineError
 
@@ -35,6 +34,8 @@ def note(text: str) -> None:
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
+    from tabulate import tabulate  # here, not at import: start-up time is on every run's critical path
+
     click.echo(
         tabulate(
             [[_cell(c) for c in row] for row in rows], headers=list(headers), tablefmt="simple", disable_numparse=True

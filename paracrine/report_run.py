@@ -110,7 +110,8 @@ def print_failures(run: DeployRun) -> None:
             continue
         for planned in hr.planned_ops():
             if planned.error is not None:
-                report.error(planned.error)
+                ignored = " (ignored)" if planned.call.options.ignore_errors else ""
+                report.error(planned.error.format_line() + ignored)
         for index, result in sorted(hr.results.items()):
             if result.status in ("failed", "ignored") and hr.calls is not None:
                 call = hr.calls[index]

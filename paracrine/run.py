@@ -82,17 +82,19 @@ class DeployRun:
         cache: FactCache,
         parallel: int = 32,
         progress: Any = None,
+        session: Session | None = None,
     ) -> None:
         self.files = list(files)
         self.inventory = inventory
         self.cache = cache
         self.hosts = {h.name: HostRun(h) for h in inventory.hosts}
         self.timings = Timings()
-        self.session = Session(parallel=parallel, progress=progress)
+        self.session = session or Session(parallel=parallel, progress=progress)
         self.gatherer = Gatherer(self.session, cache)
         self.fact_rounds = 0
         self.apply_rounds = 0
         self._connecting = False
+        self._prefetched: dict[str, set[FactKey]] = {}
         self.deploy_id = hashlib.sha256("\0".join(str(f.resolve()) for f in self.files).encode()).hexdigest()[:16]
 
     # ------------------------------------------------------------ driving
@@ -106,9 +108,15 @@ class DeployRun:
         return [h for h in self.hosts.values() if h.ok]
 
     def connect(self) -> None:
-        """Start connecting every host; :meth:`plan` overlaps its first pass with the handshakes."""
-        self.session.start_connecting(self.inventory.hosts, resolve=self.inventory.get)
+        """Start connecting every host (unless the session already is); :meth:`plan` overlaps its first
+        pass with the handshakes, and each host gets the facts its last run read as soon as it is up."""
+        if not self.session.connecting:
+            self.session.start_connecting(self.inventory.hosts, resolve=self.inventory.get)
         self._connecting = True
+        self._prefetched = {h.name: self.cache.load_keys(h.name, self.deploy_id) for h in self.inventory.hosts}
+        self.session.on_connected(
+            lambda host, context: self.gatherer.prefetch(host, context, self._prefetched.get(host, ()))
+        )
 
     def _connected(self) -> None:
         if self._connecting:
@@ -132,9 +140,9 @@ class DeployRun:
                 for hr in self.hosts.values():
                     hr.remaining = [] if hr.ok else hr.remaining
                 return
-            if first:
+            if first:  # what the last run read: already in flight since the host connected, else asked now
                 for name, keys in wanted.items():
-                    keys.update(self.cache.load_keys(name, self.deploy_id))
+                    keys.update(self._prefetched.get(name) or self.cache.load_keys(name, self.deploy_id))
                 first = False
             errors = self.gatherer.fetch(wanted)
             self.fact_rounds += 1

@@ -276,3 +276,20 @@ def test_graph_and_diff(lab_hosts: Callable[[int], list[Any]], site: Path, monke
     assert "#8 files.line('/srv/t/list.conf')" in graph.stdout and "after #0 (implicit), #7 (implicit)" in graph.stdout
     dot = invoke(["graph", str(site), "--limit", "h01", "--dot", "--state-dir", str(site.parent / "state")])
     assert dot.stdout.startswith("digraph paracrine {") and '"h01:4" -> "h01:11"' in dot.stdout
+
+
+IGNORED = """\
+from paracrine.operations import files, server
+
+flaky = server.shell("exit 5", name="flaky", ignore_errors=True)
+files.file("/srv/i/after", content="ran\\n", requires=[flaky])
+"""
+
+
+def test_an_ignored_failure_does_not_stop_its_dependents(lab_hosts: Callable[[int], list[Any]], tmp_path: Path) -> None:
+    (host,) = lab_hosts(1)
+    site = write(tmp_path / "ignored.py", IGNORED)
+    result = invoke([str(site), "-i", "@lab/1", "-y", "--state-dir", str(tmp_path / "state")])
+    assert result.exit_code == 0, result.stderr
+    assert f"error: h01: flaky [{site}:3]: exit code 5 (ignored)" in result.stderr.splitlines()
+    assert on(host, "/srv/i/after").read_text() == "ran\n"

@@ -62,14 +62,16 @@ def deploy(
     Exit codes: 0 done or in sync, 1 a host failed, 2 changes pending (--check),
     3 bad input (nothing ran), 4 missing tool or permission, 130 interrupted.
     """
+    _check_files(files)
+    hosts = select(inventory, limits, base_dir=files[0].resolve().parent)
+    from paracrine.connect import Session
+
+    session = Session(parallel=parallel, progress=report.progress)
+    session.start_connecting(hosts.hosts, resolve=hosts.get)  # first: the rest of the start-up overlaps it
     from paracrine import report_run
     from paracrine.run import DeployRun
 
-    _check_files(files)
-    hosts = select(inventory, limits, base_dir=files[0].resolve().parent)
-    with DeployRun(
-        files, hosts, cache=FactCache(_state(state_dir)), parallel=parallel, progress=report.progress
-    ) as run:
+    with DeployRun(files, hosts, cache=FactCache(_state(state_dir)), session=session) as run:
         run.connect()
         run.plan()
         if not as_json:
@@ -112,7 +114,7 @@ def _exit_code(run: Any, *, check: bool, pending: bool) -> ExitCode:
     errors = []
     for hr in run.hosts.values():
         errors += [hr.error] if hr.error is not None else []
-        errors += [p.error for p in hr.planned_ops() if p.error is not None]
+        errors += [p.error for p in hr.planned_ops() if p.error is not None and not p.call.options.ignore_errors]
         if any(r.status == "failed" for r in hr.results.values()):
             return ExitCode.FAILED
     if errors:
