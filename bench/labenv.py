@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.config import LAB_PORT_OFFSET, LAB_SUFFIX
+from paracrine.lab.procs import stat_fields
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -92,18 +93,9 @@ def sshd_pids(hosts: Sequence[Host]) -> dict[str, int]:
     return pids
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        return None
-    return text[text.rfind(")") + 2 :].split()
-
-
 def process_cpu(pid: int) -> float | None:
     """utime+stime+cutime+cstime of ``pid`` in seconds (its own and its reaped children's CPU)."""
-    fields = _stat(pid)
+    fields = stat_fields(pid)
     if fields is None:
         return None
     return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
@@ -114,7 +106,7 @@ def has_children(pids: Sequence[int]) -> bool:
     wanted = set(pids)
     for entry in os.listdir("/proc"):
         if entry.isdigit():
-            fields = _stat(int(entry))
+            fields = stat_fields(int(entry))
             if fields is not None and len(fields) > 1 and int(fields[1]) in wanted:
                 return True
     return False

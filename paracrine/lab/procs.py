@@ -21,7 +21,7 @@ class ProcRef:
     start: int  # field 22 of /proc/PID/stat: start time in clock ticks after boot
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (index 0 is the state), or None."""
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as f:
@@ -33,13 +33,13 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 def proc_ref(pid: int) -> ProcRef | None:
     """Record process ``pid`` (None if it does not exist)."""
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return ProcRef(pid, int(fields[19])) if fields else None
 
 
 def is_alive(ref: ProcRef) -> bool:
     """Whether the recorded process still runs (a zombie counts as gone)."""
-    fields = _stat_fields(ref.pid)
+    fields = stat_fields(ref.pid)
     return fields is not None and int(fields[19]) == ref.start and fields[0] not in ("Z", "X")
 
 
