@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.venvs import compile_tree
+
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "bench" / "paracrine" / "deploy.py"
 
@@ -40,6 +42,7 @@ def measure(commit: str, hosts: list[int], runs: int) -> dict[int, float]:
         tree = Path(tmp) / "tree"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
                        capture_output=True)  # fmt: skip
+        compile_tree(tree)
         try:
             result = {}
             for count in hosts:

@@ -29,6 +29,7 @@ import mitogen.select
 import mitogen.ssh
 import mitogen.utils
 
+from paracrine import coresource
 from paracrine.errors import ConnectError
 from paracrine.hosts import Connection, Host
 
@@ -84,6 +85,7 @@ class Session:
         self._on_connected: Callable[[str, Any], None] | None = None
         self._connected_early: list[tuple[str, Any]] = []
         mitogen.utils.setup_gil()
+        coresource.install()
         logging.getLogger("mitogen").setLevel(
             logging.DEBUG if os.environ.get("PARACRINE_MITOGEN_DEBUG") else logging.CRITICAL
         )
@@ -341,9 +343,7 @@ def sudo_argv(user: str) -> list[str]:
 
 def control_dir() -> Path:
     """Where OpenSSH master sockets live when ``ssh_reuse`` is on."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "paracrine"
-    base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return base
+    return coresource.cache_dir()
 
 
 def ssh_args(conn: Connection) -> list[str]:

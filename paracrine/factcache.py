@@ -16,11 +16,12 @@ import base64
 import contextlib
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from paracrine.atomic import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -69,15 +70,7 @@ def _decode(value: Any) -> Any:
 
 def _write_json(path: Path, doc: Any) -> None:
     """Write ``doc`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(json.dumps(doc, separators=(",", ":"), default=repr))  # dumps: the C encoder
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps(doc, separators=(",", ":"), default=repr).encode())  # dumps: the C encoder
 
 
 def _same(old: CachedFact | None, new: CachedFact) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import cli, labenv, report, tools, verify
+from bench import cli, labenv, report, tools, venvs, verify
 from bench.config import WORKLOAD_DIR, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -304,3 +304,14 @@ def test_ansible_runs_get_their_own_control_path(tmp_path: Path, monkeypatch: py
         for command in (plain, mitogen):
             for path in command.cleanup:
                 path.rmdir()
+
+
+def test_compile_tree_writes_the_bytecode_of_the_three_packages(tmp_path: Path) -> None:
+    for name in ("paracrine", "operations", "facts"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mod.py").write_text("X = 1\n")
+    venvs.compile_tree(tmp_path)
+    for name in ("paracrine", "operations", "facts"):
+        assert [p.name for p in (tmp_path / name / "__pycache__").iterdir()] == [
+            f"mod.cpython-{sys.version_info[0]}{sys.version_info[1]}.pyc"
+        ]

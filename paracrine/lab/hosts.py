@@ -17,13 +17,13 @@ import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from paracrine.atomic import write_atomic
 from paracrine.errors import SetupError
 from paracrine.lab import procs
 from paracrine.lab.image import write_file
 from paracrine.lab.mounts import MS_BIND, MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_SLAVE, mount, mounts_under, unmount_tree
 from paracrine.lab.paths import ADDRESS, LabPaths, host_index, host_port
 from paracrine.lab.procs import ProcRef
-from paracrine.lab.state import write_atomic
 from paracrine.lab.tools import run
 
 START_TIMEOUT = 20.0
@@ -60,7 +60,7 @@ def recorded(paths: LabPaths, name: str) -> dict[str, ProcRef]:
 
 def _record(paths: LabPaths, name: str, refs: Mapping[str, ProcRef]) -> None:
     data = {role: {"pid": ref.pid, "start": ref.start} for role, ref in refs.items()}
-    write_atomic(paths.host_dir(name) / "pids.json", json.dumps(data).encode(), 0o644)
+    write_atomic(paths.host_dir(name) / "pids.json", json.dumps(data).encode(), 0o644, durable=True)
 
 
 def running_sshd(paths: LabPaths, name: str) -> ProcRef | None:

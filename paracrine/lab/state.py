@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from paracrine.atomic import write_atomic
 from paracrine.lab.paths import ADDRESS, LAB_USER, ROOT_USER, LabPaths, host_port
 
 STATE_FILES = ("inventory.json", "known_hosts", "ssh_config", "id_ed25519", "id_ed25519.pub")
@@ -65,13 +64,15 @@ def lab_host(paths: LabPaths, name: str) -> LabHost:
 def write_state(paths: LabPaths, hosts: Sequence[LabHost]) -> None:
     """Write the inventory, known_hosts, ssh_config and the key copy for ``hosts``."""
     paths.state.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.state / "id_ed25519", paths.key.read_bytes(), 0o600)
-    write_atomic(paths.state / "id_ed25519.pub", paths.key.with_name("id_ed25519.pub").read_bytes(), 0o644)
+    write_atomic(paths.state / "id_ed25519", paths.key.read_bytes(), 0o600, durable=True)
+    write_atomic(
+        paths.state / "id_ed25519.pub", paths.key.with_name("id_ed25519.pub").read_bytes(), 0o644, durable=True
+    )
     known = "".join(_known_hosts_line(h) for h in hosts)
-    write_atomic(paths.state / "known_hosts", known.encode(), 0o644)
-    write_atomic(paths.state / "ssh_config", render_ssh_config(paths, hosts).encode(), 0o644)
+    write_atomic(paths.state / "known_hosts", known.encode(), 0o644, durable=True)
+    write_atomic(paths.state / "ssh_config", render_ssh_config(paths, hosts).encode(), 0o644, durable=True)
     inventory = {"hosts": [dataclasses.asdict(h) for h in hosts]}
-    write_atomic(paths.state / "inventory.json", (json.dumps(inventory, indent=2) + "\n").encode(), 0o644)
+    write_atomic(paths.state / "inventory.json", (json.dumps(inventory, indent=2) + "\n").encode(), 0o644, durable=True)
 
 
 def render_ssh_config(paths: LabPaths, hosts: Sequence[LabHost]) -> str:
@@ -106,18 +107,3 @@ def remove_state(paths: LabPaths) -> None:
     """Delete the state files (the lab is down)."""
     for name in STATE_FILES:
         (paths.state / name).unlink(missing_ok=True)
-
-
-def write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` with ``data`` atomically (temporary file, fsync, rename)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
