@@ -140,9 +140,9 @@ class DeployRun:
                 for hr in self.hosts.values():
                     hr.remaining = [] if hr.ok else hr.remaining
                 return
-            if first:  # what the last run read: already in flight since the host connected, else asked now
+            if first:  # what the last run read: in flight since the host connected, else asked now
                 for name, keys in wanted.items():
-                    keys.update(self._prefetched.get(name) or self.cache.load_keys(name, self.deploy_id))
+                    keys.update(self._prefetched.get(name, ()))
                 first = False
             errors = self.gatherer.fetch(wanted)
             self.fact_rounds += 1
