@@ -110,10 +110,6 @@ def run(args: argparse.Namespace, workloads: list[Workload], command: str) -> in
     tools = cast(list[Tool], args.tools)
     scenarios = cast(list[Scenario], args.scenarios)
     labenv.use_bench_lab()
-    paracrine = venvs.bin_dir("paracrine") / "paracrine"
-    if "paracrine" in tools and not paracrine.exists():
-        log.error("bench: %s not found; install Paracrine into this environment (pip install -e .)", paracrine)
-        return 4
     for tool in tools:
         venvs.ensure_venv(tool)
     recorder = Recorder(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
@@ -128,7 +124,7 @@ def run(args: argparse.Namespace, workloads: list[Workload], command: str) -> in
         machine=machine.machine_facts(),
         versions=machine.tool_versions(tools),
         extra_versions={"paracrine commit": machine.git_revision()},
-        target=f"Debian 12, {machine.target_python(hosts[0].root_path)}, OpenSSH sshd",
+        target=f"Debian 12, {machine.target_python(Path(hosts[0].root))}, OpenSSH sshd",
     )
     log.info("bench: invocation %s; raw records in %s", recorder.invocation, RESULTS_JSONL)
     runner = Runner(recorder, runs=args.runs, timeout=args.timeout)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 
 from bench.config import LAB_PORT_OFFSET, LAB_SUFFIX
 from paracrine.lab.procs import stat_fields
+from paracrine.lab.state import LabHost
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -44,33 +43,11 @@ def use_bench_lab() -> dict[str, str]:
     return env
 
 
-@dataclass(frozen=True)
-class Host:
-    """A lab host as the bench uses it (a plain copy of ``paracrine.lab.LabHost``)."""
-
-    name: str
-    address: str
-    port: int
-    user: str
-    root_user: str
-    key: str
-    known_hosts: str
-    root: str
-
-    @property
-    def root_path(self) -> Path:
-        """The host's root filesystem on the controller."""
-        return Path(self.root)
-
-
-def up(count: int, *, fresh: bool) -> list[Host]:
+def up(count: int, *, fresh: bool) -> list[LabHost]:
     """Bring h01..hNN of the bench lab up (``fresh``: wiped first); others are stopped."""
     import paracrine.lab as lab
 
-    return [
-        Host(h.name, h.address, h.port, h.user, h.root_user, h.key, h.known_hosts, h.root)
-        for h in lab.up(count, fresh=fresh)
-    ]
+    return lab.up(count, fresh=fresh)
 
 
 def down() -> None:
@@ -80,7 +57,7 @@ def down() -> None:
     lab.down()
 
 
-def sshd_pids(hosts: Sequence[Host]) -> dict[str, int]:
+def sshd_pids(hosts: Sequence[LabHost]) -> dict[str, int]:
     """The controller PID of each host's sshd (PID 1 of the host's namespace)."""
     from paracrine.lab import hosts as lab_hosts
     from paracrine.lab.paths import lab_paths

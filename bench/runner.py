@@ -28,9 +28,9 @@ from typing import Any
 
 from bench import labenv, verify
 from bench.config import RESULTS_JSONL, WORK_DIR, WORKLOAD_SCENARIOS, Scenario, Tool, Workload
-from bench.labenv import Host
 from bench.measure import Measurement, run_measured
 from bench.tools import Adapter, adapter
+from paracrine.lab.state import LabHost as Host
 
 log = logging.getLogger("bench")
 
@@ -145,7 +145,7 @@ class Runner:
         run_dir.mkdir(parents=True, exist_ok=True)
         inventory = tool.write_inventory(workload, hosts)
         paths = verify.managed_paths(self.spec) if workload == "standard" else []
-        filesystems = {h.name: verify.HostFS(h.name, h.root_path, h.port) for h in hosts}
+        filesystems = {h.name: verify.HostFS(h.name, Path(h.root), h.port) for h in hosts}
         before = {name: verify.ctimes(fs, paths) for name, fs in filesystems.items()}
         command = tool.command(workload, inventory, run_dir, str(rev))
         m = run_measured(

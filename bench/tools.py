@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import PARACRINE_DIR, PEERS_DIR, REV_VAR, WORK_DIR, Tool, Workload
-from bench.labenv import Host
 from bench.venvs import bin_dir, venv_dir
+from paracrine.lab.state import LabHost as Host
 
 ENTRY_POINTS: dict[str, dict[Workload, Path]] = {
     "paracrine": {"standard": PARACRINE_DIR / "deploy.py", "fourop": PARACRINE_DIR / "fourop.py"},

@@ -20,7 +20,7 @@ from bench import cli, labenv, report, tools, venvs, verify
 from bench.config import WORKLOAD_DIR, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
-from bench.labenv import Host  # noqa: E402
+from paracrine.lab.state import LabHost as Host  # noqa: E402
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="building a host tree with other owners needs root")
 
@@ -273,7 +273,7 @@ def test_bench_lab_is_beside_the_shared_one(tmp_path: Path, monkeypatch: pytest.
     assert labenv.bench_lab_env() == env
 
 
-HOSTS = [Host(f"h0{i}", "127.0.0.1", 22600 + i, "lab", "root", "/k", "/kh", f"/r{i}") for i in (1, 2)]
+HOSTS = [Host(f"h0{i}", "127.0.0.1", 22600 + i, "lab", "root", True, "/k", "/kh", f"/r{i}") for i in (1, 2)]
 
 
 @pytest.mark.parametrize("tool", ["paracrine", "pyinfra"])
