@@ -95,16 +95,13 @@ def metric_table(
 
 
 def wall_table(table: dict[tuple[str, int, str, str], Cell], tools: list[str]) -> list[str]:
-    peers = [t for t in tools if t != "paracrine"]
-    header = "| workload | hosts | scenario | " + " | ".join(tools)
-    if "paracrine" in tools:
-        header += " | " + " | ".join(f"{p} ÷ paracrine" for p in peers)
-    lines = [header + " |", "|---|---:|---|" + "---:|" * (len(tools) + (len(peers) if "paracrine" in tools else 0))]
+    peers = [t for t in tools if t != "paracrine"] if "paracrine" in tools else []  # the ratio columns
+    header = ["workload", "hosts", "scenario", *tools, *(f"{p} ÷ paracrine" for p in peers)]
+    lines = ["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(tools) + len(peers))]
     for w, h, s in rows(table):
         medians = {t: table[w, h, s, t].median("wall") if (w, h, s, t) in table else None for t in tools}
         values = [fmt(medians[t], table.get((w, h, s, t)), seconds) for t in tools]
-        if "paracrine" in tools:
-            values += [ratio(medians[p], medians["paracrine"]) for p in peers]
+        values += [ratio(medians[p], medians["paracrine"]) for p in peers]
         lines.append(f"| {w} | {h} | {s} | " + " | ".join(values) + " |")
     return lines
 

@@ -233,6 +233,12 @@ def test_report_medians_ratios_and_failures() -> None:
     assert "pyinfra 3.10.0" in text
 
 
+def test_wall_table_without_peers_has_no_ratio_columns() -> None:
+    header, separator, row = report.wall_table(report.cells([run_record("paracrine", 0.5)]), ["paracrine"])
+    assert header == "| workload | hosts | scenario | paracrine |"
+    assert separator.count("|") == header.count("|") == row.count("|")
+
+
 def test_ratio_format() -> None:
     assert report.ratio(12.34, 1.0) == "12.3×"
     assert report.ratio(None, 1.0) == report.ratio(1.0, None) == "—"
