@@ -43,4 +43,4 @@ server.shell(
 )
 
 # A handler: runs only when the configuration actually changed.
-server.shell(f"date -u +%FT%TZ >> {LOG_DIR}/config-reloads", reload_on=[config], name="record config reload")
+server.shell(f"date -u +%FT%TZ >> {LOG_DIR}/config-reloads", reload_on=[config], title="record config reload")

@@ -103,7 +103,7 @@ def parse_crontab(text: str) -> list[CronEntry]:
     return entries
 
 
-@fact
+@fact(cache=False)
 def crontab(user: str = "root") -> list[CronEntry]:
     """A user's crontab (``crontab -l -u USER``), parsed into entries.
 

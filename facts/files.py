@@ -167,7 +167,7 @@ def listing(path: str) -> list[str] | None:
     return sorted(os.listdir(path))
 
 
-@fact
+@fact(cache=False)
 def lines(path: str, max_bytes: int = 1048576) -> list[str] | None:
     """The lines of a text file, without their newline characters.
 

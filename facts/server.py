@@ -278,7 +278,7 @@ def which(command: str) -> str | None:
     return _command.which(command)
 
 
-@fact
+@fact(prefetch=False, cache=False)
 def command_status(argv: list[str]) -> int:
     """The exit status of running a command on the host (for guards such as ``unless=``).
 

@@ -6,6 +6,7 @@ bad value fails at the deploy file line that called the operation.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Annotated, Any
 
@@ -13,9 +14,14 @@ from paracrine.validate import Converter
 
 
 def _absolute(value: Any) -> Any:
-    if isinstance(value, str) and not value.startswith("/"):
+    """An absolute path, normalised: ``/srv/app/../x/`` is ``/srv/x`` (links are never followed anyway)."""
+    if not isinstance(value, str):
+        return value
+    if not value.startswith("/"):
         raise ValueError(f"{value!r} is not an absolute path")
-    return value
+    if "\0" in value:
+        raise ValueError(f"{value!r} contains a NUL character")
+    return "/" + posixpath.normpath(value).lstrip("/")
 
 
 def _regex(value: Any) -> Any:
@@ -33,7 +39,7 @@ def _one_line(value: Any) -> Any:
     return value
 
 
-#: An absolute path on the target.
+#: An absolute path on the target (normalised).
 AbsPath = Annotated[str, Converter(_absolute, "an absolute path")]
 #: A Python regular expression (checked when the operation is called).
 Regex = Annotated[str, Converter(_regex, "a regular expression")]

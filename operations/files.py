@@ -8,15 +8,15 @@ on a path acts on the path itself.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from paracrine.changes import Change, MakeDirectory, MakeLink, RemovePath, SetAttributes, WriteFile
-from paracrine.errors import FactError, PlanError
+from paracrine.changes import Change, LocalFile, MakeDirectory, MakeLink, RemovePath, SetAttributes, WriteFile
+from paracrine.changes.remove import is_protected
+from paracrine.errors import FactError, LocalFileError, PlanError
 from paracrine.facts import files as file_facts
 from paracrine.operation import Changes, operation
 from paracrine.operations import _template
@@ -60,18 +60,26 @@ def _attributes(
     return [SetAttributes(path, new_mode, new_owner, new_group)]
 
 
+def _removal(path: str, recursive: bool, force: bool) -> RemovePath:
+    """A RemovePath, refusing "/" and the system's top-level directories unless ``force``."""
+    if is_protected(path) and not force:
+        raise PlanError(f"refusing to remove {path}, a system directory", hint="pass force=True if you really mean it")
+    return RemovePath(path, recursive=recursive, force=force)
+
+
 def _ensure_file(
     arg: str,
     path: str,
     facts: list[Any],
-    data: bytes | None,
+    data: bytes | LocalFile | None,
     attrs: tuple[int | None, str | None, str | None],
     force: bool,
 ) -> Changes:
     """Make ``path`` a regular file with ``data`` (None: keep its content) and attributes ``attrs``.
 
-    ``facts`` are the path's [path_info, sha256]. A rewritten file keeps the
-    attributes it had unless others are asked for.
+    ``facts`` are the path's [path_info, sha256]. ``data`` may be a controller
+    file (streamed, never read whole). A rewritten file keeps the attributes it
+    had unless others are asked for.
     """
     info, digest = facts
     mode, owner, group = attrs
@@ -79,15 +87,20 @@ def _ensure_file(
         if not force:
             raise _exists(arg, info)
         if info["kind"] == "directory":
-            yield RemovePath(path, recursive=True)
+            yield _removal(path, True, force)
         info = None  # a write replaces a link or special file atomically
+    content = {"source": data} if isinstance(data, LocalFile) else {"data": b"" if data is None else data}
     if info is None:
-        yield WriteFile(path, b"" if data is None else data, mode, owner, group)
-    elif data is not None and digest != hashlib.sha256(data).hexdigest():
+        yield WriteFile(path, mode=mode, owner=owner, group=group, **content)
+    elif data is not None and digest != _sha256(data):
         keep_mode = info["mode"] if mode is None else mode
-        yield WriteFile(path, data, keep_mode, owner or info["owner"], group or info["group"])
+        yield WriteFile(path, mode=keep_mode, owner=owner or info["owner"], group=group or info["group"], **content)
     else:
         yield from _attributes(path, info, mode, owner, group)
+
+
+def _sha256(data: bytes | LocalFile) -> str:
+    return data.sha256 if isinstance(data, LocalFile) else hashlib.sha256(data).hexdigest()
 
 
 def _file_facts(ctx: OpContext, path: str) -> list[Any]:
@@ -95,12 +108,13 @@ def _file_facts(ctx: OpContext, path: str) -> list[Any]:
     return ctx.facts((file_facts.path_info, {"path": path}), (file_facts.sha256, {"path": path}))
 
 
-def _read_local(src: str) -> bytes:
-    """The bytes of a controller-side file (made absolute when the operation was called)."""
+def _local_file(src: str) -> LocalFile:
+    """A controller-side file (made absolute when the operation was called), hashed but not held in memory."""
     path = os.path.join(os.getcwd(), src)
     try:
-        st = os.stat(path)
-        return _read_version(path, st.st_mtime_ns, st.st_size)
+        if os.path.isdir(path):
+            raise IsADirectoryError(path)
+        return LocalFile.of(path)
     except FileNotFoundError:
         problem = "does not exist"
     except IsADirectoryError:
@@ -109,20 +123,17 @@ def _read_local(src: str) -> bytes:
         problem = f"cannot be read ({exc.strerror})"
     hint = "relative paths are relative to the deploy file's directory"
     shown = os.path.relpath(path)
-    raise PlanError(f"local file {shown if not shown.startswith('..') else path!r} {problem}", hint=hint)
-
-
-@functools.lru_cache(maxsize=256)
-def _read_version(path: str, mtime_ns: int, size: int) -> bytes:
-    """One read per file version and run, however many hosts upload it."""
-    with open(path, "rb") as stream:
-        return stream.read()
+    raise LocalFileError(f"local file {shown if not shown.startswith('..') else path!r} {problem}", hint=hint)
 
 
 # ---------------------------------------------------------------- operations
 
 
-@operation
+def _path_claim(args: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    return [("path", args["path"], args["present"])]
+
+
+@operation(claims=_path_claim)
 def file(
     ctx: OpContext,
     path: AbsPath,
@@ -157,7 +168,7 @@ def file(
         if info is not None:
             if info["kind"] == "directory" and not force:
                 raise _exists("path", info)
-            yield RemovePath(path, recursive=info["kind"] == "directory")
+            yield _removal(path, info["kind"] == "directory", force)
         return
     data = content.encode("utf-8") if isinstance(content, str) else content
     yield from _ensure_file("path", path, _file_facts(ctx, path), data, (mode, owner, group), force)
@@ -167,7 +178,7 @@ def _directory_provides(args: dict[str, Any]) -> list[tuple[str, str]]:
     return [("dir", args["path"])] if args["present"] else []
 
 
-@operation(provides=_directory_provides)
+@operation(provides=_directory_provides, claims=_path_claim)
 def directory(
     ctx: OpContext,
     path: AbsPath,
@@ -207,13 +218,13 @@ def directory(
             raise PlanError(
                 f"directory is not empty ({count})", hint="pass recursive=True to remove it with its contents"
             )
-        yield RemovePath(path, recursive=recursive)
+        yield _removal(path, recursive, force)
         return
     (info,) = ctx.facts((file_facts.path_info, {"path": path}))
     if info is not None and info["kind"] != "directory":
         if not force:
             raise _exists("path", info)
-        yield RemovePath(path)
+        yield _removal(path, False, force)
         info = None
     if info is None:
         yield MakeDirectory(path, mode, owner, group)
@@ -221,7 +232,7 @@ def directory(
         yield from _attributes(path, info, mode, owner, group)
 
 
-@operation
+@operation(claims=_path_claim)
 def link(ctx: OpContext, path: AbsPath, target: str, *, present: bool = True, force: bool = False) -> Changes:
     """Ensure ``path`` is a symbolic link to ``target``, or is not a link.
 
@@ -243,12 +254,12 @@ def link(ctx: OpContext, path: AbsPath, target: str, *, present: bool = True, fo
         raise _exists("path", info)
     if not present:
         if info is not None:
-            yield RemovePath(path, recursive=info["kind"] == "directory")
+            yield _removal(path, info["kind"] == "directory", force)
         return
     if is_link and info["target"] == target:
         return
     if info is not None and info["kind"] == "directory":
-        yield RemovePath(path, recursive=True)
+        yield _removal(path, True, force)
     yield MakeLink(path, target)
 
 
@@ -276,7 +287,7 @@ def put(
     Example:
         files.put("files/logrotate.conf", "/etc/logrotate.d/app", mode=0o644)
     """
-    data = _read_local(src)
+    data = _local_file(src)
     yield from _ensure_file("dest", dest, _file_facts(ctx, dest), data, (mode, owner, group), force)
 
 
@@ -319,7 +330,7 @@ def template(
     values.update(extra)
     path = os.path.join(os.getcwd(), src)
     if not os.path.isfile(path):
-        _read_local(src)  # raises the same error as files.put
+        _local_file(src)  # raises the same error as files.put
     data = ctx.once("rendered", lambda: _template.render(path, values).encode("utf-8"))
     yield from _ensure_file("dest", dest, _file_facts(ctx, dest), data, (mode, owner, group), force)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -25,7 +26,6 @@ from typing import Any
 import mitogen.core
 import mitogen.master
 import mitogen.parent
-import mitogen.select
 import mitogen.ssh
 import mitogen.utils
 
@@ -42,12 +42,19 @@ REMOTE_NAME = "paracrine"
 
 @dataclass(frozen=True)
 class Outcome:
-    """The reply of one host to one call: a value, or a one-line error."""
+    """The reply of one host to one call: a value, or a one-line error (``lost``: the connection is gone)."""
 
     ok: bool
     value: Any = None
     error: str = ""
     seconds: float = 0.0  # from sending the call to its reply
+    lost: bool = False
+
+    def timed(self, sent: float) -> Outcome:
+        return Outcome(self.ok, self.value, self.error, time.perf_counter() - sent, self.lost)
+
+
+LOST = "the connection was lost during the call"
 
 
 ProgressFn = Callable[[str, bool, int, int], None]
@@ -60,6 +67,7 @@ class PendingCall:
     host: str
     receiver: Any
     sent: float
+    failed: Outcome | None = None  # the call could not be sent
 
 
 class Session:
@@ -84,6 +92,8 @@ class Session:
         self._pending: dict[Future[Any], Host] = {}
         self._on_connected: Callable[[str, Any], None] | None = None
         self._connected_early: list[tuple[str, Any]] = []
+        self._file_service: Any = None
+        self._service_pool: Any = None
         mitogen.utils.setup_gil()
         coresource.install()
         logging.getLogger("mitogen").setLevel(
@@ -100,8 +110,25 @@ class Session:
 
     def close(self) -> None:
         """Disconnect every context and stop the broker thread."""
-        self.broker.shutdown()
-        self.broker.join()
+        try:
+            if self._service_pool is not None:
+                self._service_pool.stop()
+        finally:
+            self.broker.shutdown()
+            self.broker.join()
+
+    # ------------------------------------------------------------ streaming files
+    def serve_files(self, paths: Iterable[str]) -> Any:
+        """Let targets stream ``paths`` (Mitogen's FileService); returns the context to fetch them from."""
+        import mitogen.service
+
+        with self._lock:
+            if self._file_service is None:
+                self._file_service = mitogen.service.FileService(self.router)
+                self._service_pool = mitogen.service.Pool(self.router, services=[self._file_service], size=2)
+        for path in paths:
+            self._file_service.register(path)
+        return self.router.myself()
 
     # ------------------------------------------------------------ connecting
     def connect(self, hosts: Sequence[Host], resolve: Callable[[str], Host | None] | None = None) -> None:
@@ -232,6 +259,8 @@ class Session:
                 identity_file=conn.key,
                 check_host_keys=conn.host_keys,
                 compression=conn.compression,
+                keepalive_interval=conn.alive_interval,
+                keepalive_count=conn.alive_count,
                 ssh_args=ssh_args(conn),
                 **common,
             )
@@ -273,66 +302,100 @@ class Session:
         timeout: float = CALL_TIMEOUT,
         contexts: dict[str, Any] | None = None,
     ) -> dict[str, Outcome]:
-        """Call ``fn(*args)`` once on each named host, all in parallel; one round trip each."""
-        contexts = contexts or self.contexts
+        """Call ``fn(*args)`` once on each named host, all in parallel; one round trip each.
+
+        Replies are taken in arrival order. A host whose connection is lost (or that
+        cannot be sent the call) gets an outcome with ``lost=True``; the others are not affected.
+        """
+        contexts = self.contexts if contexts is None else contexts
+        arrived: queue.Queue[Any] = queue.Queue()
         receivers: dict[Any, str] = {}
+        results: dict[str, Outcome] = {}
         sent = time.perf_counter()
         for name, args in args_by_host.items():
-            if name in contexts:
+            if name not in contexts:
+                continue
+            with self._lock:
                 self.round_trips[name] += 1
-                receivers[contexts[name].call_async(fn, *args)] = name
-        results: dict[str, Outcome] = {}
+            try:
+                receiver = contexts[name].call_async(fn, *args)
+            except mitogen.core.Error as exc:  # a dead context, a message over the size limit...
+                results[name] = Outcome(False, error=_first_line(str(exc)), lost=_is_lost(exc))
+                continue
+            receivers[receiver] = name
+            receiver.notify = arrived.put
+            if not receiver.empty():  # a reply that came before notify was set
+                arrived.put(receiver)
         deadline = time.monotonic() + timeout
-        with mitogen.select.Select(list(receivers), oneshot=True) as select:
-            while len(results) < len(receivers):
-                try:
-                    msg = select.get(timeout=max(0.0, deadline - time.monotonic()))
-                except mitogen.core.TimeoutError:
-                    break
-                name = receivers[msg.receiver]
-                self.bytes_received[name] += len(msg.data)
-                outcome = _unpickle(msg)
-                results[name] = Outcome(outcome.ok, outcome.value, outcome.error, time.perf_counter() - sent)
-        for name in receivers.values():
+        while len(results) < len(args_by_host) and any(n not in results for n in receivers.values()):
+            try:
+                receiver = arrived.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            name = receivers[receiver]
+            if name in results or receiver.empty():
+                continue  # told twice
+            msg = receiver.get(block=False, throw_dead=False)
+            with self._lock:
+                self.bytes_received[name] += len(msg.data or b"")
+            results[name] = _unpickle(msg).timed(sent)
+        for receiver, name in receivers.items():
+            receiver.notify = None
             results.setdefault(name, Outcome(False, error=f"no reply within {timeout:.0f} s"))
         return results
+
+    def call_one(self, host: str, fn: Callable[..., Any], *args: Any, timeout: float = CALL_TIMEOUT) -> Outcome:
+        """Call ``fn(*args)`` on one host and wait for its outcome (safe to use from several threads)."""
+        if host not in self.contexts:
+            return Outcome(False, error="not connected", lost=True)
+        return self.call_all(fn, {host: args}, timeout=timeout)[host]
 
     def send(self, host: str, context: Any, fn: Callable[..., Any], *args: Any) -> PendingCall:
         """Start ``fn(*args)`` on one host without waiting (one round trip); see :meth:`receive`."""
         with self._lock:
             self.round_trips[host] += 1
-        return PendingCall(host, context.call_async(fn, *args), time.perf_counter())
+        try:
+            receiver = context.call_async(fn, *args)
+        except mitogen.core.Error as exc:
+            return PendingCall(host, None, time.perf_counter(), Outcome(False, error=str(exc), lost=_is_lost(exc)))
+        return PendingCall(host, receiver, time.perf_counter())
 
     def receive(self, pending: PendingCall, timeout: float = CALL_TIMEOUT) -> Outcome:
         """Wait for the reply to :meth:`send`."""
+        if pending.receiver is None:
+            return pending.failed or Outcome(False, error="not sent", lost=True)
         try:
-            msg = pending.receiver.get(timeout=timeout)
+            msg = pending.receiver.get(timeout=timeout, throw_dead=False)
         except mitogen.core.TimeoutError:
             return Outcome(False, error=f"no reply within {timeout:.0f} s")
-        except mitogen.core.ChannelError:
-            return Outcome(False, error="the connection was lost during the call")
         with self._lock:
-            self.bytes_received[pending.host] += len(msg.data)
-        outcome = _unpickle(msg)
-        return Outcome(outcome.ok, outcome.value, outcome.error, time.perf_counter() - pending.sent)
+            self.bytes_received[pending.host] += len(msg.data or b"")
+        return _unpickle(msg).timed(pending.sent)
 
     def call(self, host: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Call ``fn(*args)`` on one host and return its value (raises on failure)."""
-        outcome = self.call_all(fn, {host: args})[host]
+        outcome = self.call_one(host, fn, *args)
         if not outcome.ok:
             raise ConnectError(outcome.error, host=host)
         return outcome.value
 
 
 def _unpickle(msg: Any) -> Outcome:
+    if msg.is_dead:
+        return Outcome(False, error=LOST, lost=True)
     try:
         return Outcome(True, msg.unpickle())
     except mitogen.core.CallError as exc:
         return Outcome(False, error=_first_line(str(exc)))
     except mitogen.core.ChannelError:
-        return Outcome(False, error="the connection was lost during the call")
+        return Outcome(False, error=LOST, lost=True)
     except mitogen.core.Error as exc:
         return Outcome(False, error=_first_line(str(exc)))
+
+
+def _is_lost(exc: BaseException) -> bool:
+    """Whether a failure to send means the host's connection is gone (not just this call refused)."""
+    return isinstance(exc, mitogen.core.ChannelError) and "too large" not in str(exc)
 
 
 def sudo_argv(user: str) -> list[str]:

@@ -21,7 +21,7 @@ import posixpath
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paracrine.errors import CycleError
+from paracrine.errors import ConflictError, CycleError
 from paracrine.operation import OpCall
 
 if TYPE_CHECKING:
@@ -74,7 +74,27 @@ def build(calls: Sequence[OpCall]) -> nx.DiGraph:
             graph.add_edge(trigger.index, call.index, kind="trigger")
     _implicit_edges(graph, calls)
     _check_acyclic(graph)
+    check_claims(calls)
     return graph
+
+
+def check_claims(calls: Sequence[OpCall]) -> None:
+    """Raise :class:`ConflictError` when two calls want opposite states of one thing (a path present and absent)."""
+    seen: dict[tuple[str, str], tuple[bool, OpCall]] = {}
+    for call in calls:
+        if call.op.claims is None:
+            continue
+        for kind, name, present in call.op.claims(call.args):
+            key = (kind, posixpath.normpath(name) if kind == "path" else name)
+            earlier = seen.setdefault(key, (present, call))
+            if earlier[0] != present:
+                first, second = (earlier[1], call) if earlier[0] else (call, earlier[1])
+                raise ConflictError(
+                    f"{kind} {key[1]} is wanted present by {first.title} [{first.where}] "
+                    f"and absent by {second.title} [{second.where}]",
+                    host=call.host,
+                    hint="remove one of them; a run would undo the other every time",
+                )
 
 
 def _implicit_edges(graph: nx.DiGraph, calls: Sequence[OpCall]) -> None:

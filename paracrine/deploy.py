@@ -12,7 +12,8 @@ from typing import Any
 
 from paracrine.current import running_for
 from paracrine.errors import DeployFileError, ParacrineError
-from paracrine.gather import FactKey, make_key
+from paracrine.factkey import FactKey
+from paracrine.gather import make_key
 from paracrine.hosts import Host, HostData
 from paracrine.operation import OpCall
 
@@ -117,6 +118,13 @@ def _run_file(path: Path, deploy_host: DeployHost) -> None:
         exec(code, {"__name__": "__paracrine_deploy__", "__file__": str(path)})
     except (DeployFactMissing, KeyboardInterrupt):
         raise
+    except SystemExit as exc:
+        raise DeployFileError(
+            f"deploy file called sys.exit({exc.code!r})",
+            host=deploy_host.name,
+            where=_where(exc, path),
+            hint="a deploy file cannot end the run; raise an exception to report a problem",
+        ) from None
     except ParacrineError as exc:
         raise exc.with_context(host=deploy_host.name, where=_where(exc, path)) from None
     except Exception as exc:

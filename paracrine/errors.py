@@ -97,6 +97,10 @@ class ArgumentError(UserError):
     """An operation or fact was called with arguments it does not accept."""
 
 
+class LocalFileError(UserError):
+    """A file on the controller that an operation needs is missing or unreadable."""
+
+
 class TemplateError(UserError):
     """A template failed to load or render (undefined variable, syntax error)."""
 
@@ -107,6 +111,10 @@ class UnknownFactError(UserError):
 
 class CycleError(UserError):
     """The operations' requirements form a cycle."""
+
+
+class ConflictError(UserError):
+    """Two operations of one host want opposite states of the same thing."""
 
 
 class SetupError(ParacrineError):
@@ -131,8 +139,8 @@ class PlanError(ParacrineError):
     """An operation cannot plan against the host's state (e.g. a file where a directory should be)."""
 
 
-class ExecutionError(ParacrineError):
-    """A change failed while it was applied on a target."""
+class LockError(ParacrineError):
+    """Another run holds a host's run lock."""
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

@@ -40,17 +40,31 @@ BUILTIN_PREFIX = "paracrine.facts."
 
 
 class Registered:
-    """A registered fact function and its optional fingerprint function."""
+    """A registered fact function and what it declares about itself (see :func:`fact`)."""
 
-    __slots__ = ("fingerprint", "func")
+    __slots__ = ("cache", "derive", "fingerprint", "func", "paths", "prefetch")
 
-    def __init__(self, func: Callable[..., Any], fingerprint: Callable[..., Any] | None) -> None:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        fingerprint: Callable[..., Any] | None = None,
+        *,
+        prefetch: bool = True,
+        cache: bool = True,
+        paths: Callable[..., list[str]] | None = None,
+        derive: Callable[..., Any] | None = None,
+    ) -> None:
         self.func = func
         self.fingerprint = fingerprint
+        self.prefetch = prefetch
+        self.cache = cache
+        self.paths = paths
+        self.derive = derive
 
 
 #: (module, function name) -> registration, in registration order.
 REGISTRY: dict[tuple[str, str], Registered] = {}
+_BY_NAME: dict[str, Registered] = {}
 
 
 def fact_name(func: Callable[..., Any]) -> str:
@@ -64,10 +78,25 @@ def fact_name(func: Callable[..., Any]) -> str:
 @overload
 def fact(func: F) -> F: ...
 @overload
-def fact(*, fingerprint: Callable[..., Any] | None = None) -> Callable[[F], F]: ...  # noqa: F811
+def fact(  # noqa: F811
+    *,
+    fingerprint: Callable[..., Any] | None = None,
+    prefetch: bool = True,
+    cache: bool = True,
+    paths: Callable[..., list[str]] | None = None,
+    derive: Callable[..., Any] | None = None,
+) -> Callable[[F], F]: ...
 
 
-def fact(func: F | None = None, *, fingerprint: Callable[..., Any] | None = None) -> F | Callable[[F], F]:  # noqa: F811
+def fact(  # noqa: F811
+    func: F | None = None,
+    *,
+    fingerprint: Callable[..., Any] | None = None,
+    prefetch: bool = True,
+    cache: bool = True,
+    paths: Callable[..., list[str]] | None = None,
+    derive: Callable[..., Any] | None = None,
+) -> F | Callable[[F], F]:
     """Register ``func`` as a fact and return it unchanged.
 
     Args:
@@ -75,6 +104,18 @@ def fact(func: F | None = None, *, fingerprint: Callable[..., Any] | None = None
             (dict/list/str/int/float/bool/bytes/None).
         fingerprint: optional cheap function with the same parameters whose
             result changes whenever the fact's value may have changed.
+        prefetch: False for a fact that runs a command named in its arguments
+            (``server.command_status``): it runs only when this run's deploy asks
+            for it, never because an earlier run did.
+        cache: False for a fact whose value is file contents or otherwise may be
+            secret: it is never written to the controller's fact cache.
+        paths: for a fact that reads files, a function of its arguments giving
+            the absolute paths it reads. A change planned earlier in the run on
+            one of them (a write, a link, a removal...) then makes the fact's
+            value come from ``derive``, or be gathered again after that change ran.
+        derive: ``derive(fact, **args)`` computes the fact's value from other
+            facts as the run predicts them (``fact("files.path_info", path=...)``),
+            so later operations see the effect of earlier changes without a round trip.
 
     Example:
         >>> @fact
@@ -85,7 +126,9 @@ def fact(func: F | None = None, *, fingerprint: Callable[..., Any] | None = None
     def register(f: F) -> F:
         if "." in f.__qualname__:
             raise TypeError(f"@fact needs a module-level function, got {f.__qualname__}")
-        REGISTRY[(str(f.__module__), f.__name__)] = Registered(f, fingerprint)
+        entry = Registered(f, fingerprint, prefetch=prefetch, cache=cache, paths=paths, derive=derive)
+        REGISTRY[(str(f.__module__), f.__name__)] = entry
+        _BY_NAME[fact_name(f)] = entry
         return f
 
     return register(func) if func is not None else register
@@ -94,3 +137,8 @@ def fact(func: F | None = None, *, fingerprint: Callable[..., Any] | None = None
 def lookup(module: str, function: str) -> Registered | None:
     """The registration of ``module.function`` (after importing the module), or None."""
     return REGISTRY.get((module, function))
+
+
+def by_name(name: str) -> Registered | None:
+    """The registration of a fact by its stable name (``files.path_info``), if it is registered."""
+    return _BY_NAME.get(name)

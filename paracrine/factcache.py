@@ -26,7 +26,7 @@ from paracrine.atomic import write_atomic
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from paracrine.gather import FactKey
+    from paracrine.factkey import FactKey
 
 FORMAT_VERSION = 1
 
@@ -136,7 +136,7 @@ class FactCache:
 
     def load_keys(self, host: str, deploy_id: str) -> set[FactKey]:
         """The fact keys the last run of ``deploy_id`` read on ``host`` (prefetched in the first round)."""
-        from paracrine.gather import FactKey
+        from paracrine.factkey import FactKey
 
         try:
             doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))

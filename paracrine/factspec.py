@@ -33,6 +33,8 @@ class FactSpec:
     params: tuple[FactParam, ...]
     returns: str
     fingerprint: Callable[..., Any] | None = None
+    prefetch: bool = True  # False: runs a command; only when this run's deploy asks for it
+    cache: bool = True  # False: contents (maybe secret); never stored in the controller's cache
 
     @property
     def module(self) -> str:
@@ -95,6 +97,8 @@ def _spec(entry: Registered) -> FactSpec:
         params=params,
         returns=_annotation_text(sig.return_annotation),
         fingerprint=entry.fingerprint,
+        prefetch=entry.prefetch,
+        cache=entry.cache,
     )
     _SPECS[id(entry)] = spec
     return spec

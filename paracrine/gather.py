@@ -8,7 +8,6 @@ become-user) and written to the disk cache.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import json
 import time
@@ -18,34 +17,8 @@ from typing import Any
 
 from paracrine.errors import ArgumentError, FactError, UnknownFactError, did_you_mean
 from paracrine.factcache import CachedFact, FactCache
+from paracrine.factkey import FactKey
 from paracrine.factspec import BUILTIN_PREFIX, FactSpec, registered, spec_of
-
-
-@dataclass(frozen=True)
-class FactKey:
-    """A fact with its bound arguments, as one cacheable unit of one host."""
-
-    name: str
-    args_json: str  # canonical JSON of the bound arguments
-    user: str | None = None
-
-    @functools.cached_property
-    def args(self) -> dict[str, Any]:
-        """The bound arguments (shared: do not modify)."""
-        result: dict[str, Any] = json.loads(self.args_json)
-        return result
-
-    def sort_key(self) -> tuple[str, str, str]:
-        return (self.name, self.args_json, self.user or "")
-
-    @property
-    def id(self) -> str:
-        return json.dumps([self.name, self.args, self.user], sort_keys=True)
-
-    def label(self) -> str:
-        """``files.path_info(path='/etc/hosts')``."""
-        args = ", ".join(f"{k}={v!r}" for k, v in self.args.items())
-        return f"{self.name}({args})" + (f" as {self.user}" if self.user else "")
 
 
 def make_key(func_or_name: Callable[..., Any] | str, args: Mapping[str, Any], user: str | None = None) -> FactKey:
@@ -100,8 +73,27 @@ def resolve_fact(func_or_name: Callable[..., Any] | str) -> FactSpec:
     return known[name]
 
 
+def prefetchable(key: FactKey) -> bool:
+    """Whether ``key`` may be sent because an earlier run read it: a registered fact that only reads state.
+
+    Keys come from the state directory, so nothing is imported for them and a fact
+    that runs a command (``prefetch=False``) is never sent this way.
+    """
+    from paracrine.fact import by_name
+
+    if key.user is not None:
+        return False
+    entry = by_name(key.name)
+    if entry is None and key.name.count(".") != 1:
+        return False  # a package's fact: registered once the deploy imports it
+    if entry is None:
+        load_builtin_facts()
+        entry = by_name(key.name)
+    return entry is not None and entry.prefetch
+
+
 def _known(key: FactKey) -> bool:
-    """False for keys of facts that no longer exist (stale prefetch lists)."""
+    """False for keys of facts that no longer exist."""
     try:
         resolve_fact(key.name)
     except UnknownFactError:
@@ -135,86 +127,157 @@ class HostFacts:
         return value
 
 
-class Gatherer:
-    """Fetches missing facts for many hosts, one call per host, and keeps the memo."""
+@dataclass(frozen=True)
+class FetchError:
+    """Why a host's facts could not be fetched: a message; ``lost`` connection; or the run lock's holder."""
 
-    def __init__(self, session: Any, cache: FactCache | None) -> None:
+    message: str
+    lost: bool = False
+    locked_by: str | None = None
+
+
+LockNotice = Callable[[str, str, float], None]
+
+
+class Gatherer:
+    """Fetches missing facts for many hosts, one call per host, and keeps what it fetched.
+
+    With ``lock_holder`` set (a run that will apply changes), the first call to each
+    host also takes the host's run lock (:mod:`paracrine.remote.lock`), waiting up to
+    ``wait_lock`` seconds for another run to finish (``on_lock_wait`` is told).
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        cache: FactCache | None,
+        *,
+        lock_holder: str | None = None,
+        wait_lock: float = 0.0,
+        on_lock_wait: LockNotice | None = None,
+    ) -> None:
         self.session = session
         self.cache = cache
-        self.memo: dict[str, HostFacts] = {}
+        self.gathered: dict[str, HostFacts] = {}
         self._disk: dict[str, dict[str, CachedFact]] = {}
         self.seconds: dict[str, float] = {}  # time spent waiting for each host's facts
         self._early: dict[str, tuple[list[FactKey], Any]] = {}  # prefetches in flight, by host
+        self.lock_holder = lock_holder
+        self.wait_lock = wait_lock
+        self.on_lock_wait = on_lock_wait
+        self._locked: set[str] = set()
 
     def facts(self, host: str) -> HostFacts:
-        return self.memo.setdefault(host, HostFacts(host))
+        return self.gathered.setdefault(host, HostFacts(host))
+
+    def forget(self, host: str) -> None:
+        """Drop what was gathered on ``host`` (it changed: the next fetch gathers again)."""
+        self.gathered.pop(host, None)
 
     def _cached(self, host: str) -> dict[str, CachedFact]:
         if host not in self._disk:
             self._disk[host] = self.cache.load(host) if self.cache else {}
         return self._disk[host]
 
-    def prefetch(self, host: str, context: Any, keys: Iterable[FactKey]) -> None:
-        """Send ``keys`` (what the last run needed) to ``host`` now; :meth:`fetch` collects the reply.
+    def _lock(self, host: str, wait: float = 0.0) -> dict[str, Any] | None:
+        if self.lock_holder is None or host in self._locked:
+            return None
+        return {"holder": self.lock_holder, "wait": wait}
 
-        Called in the connecting thread as soon as the host is up, so the target works
-        while the controller still loads deploy files and plans.
+    def prefetch(self, host: str, context: Any, keys: Iterable[FactKey]) -> None:
+        """Send ``keys`` to ``host`` now; :meth:`fetch` collects the reply.
+
+        Called as soon as the host is up with what the last run read (only facts that
+        read state: :func:`prefetchable`), so the target works while the controller
+        still loads deploy files and plans.
         """
         from paracrine.remote.gather import gather
 
         wanted = [k for k in sorted(set(keys), key=FactKey.sort_key) if k.user is None and _known(k)]
-        if wanted:
-            self._early[host] = (wanted, self.session.send(host, context, gather, self._requests(host, wanted)))
+        if wanted or self._lock(host) is not None:
+            pending = self.session.send(host, context, gather, self._requests(host, wanted), self._lock(host))
+            self._early[host] = (wanted, pending)
 
-    def _collect_early(self, hosts: Iterable[str], errors: dict[str, str]) -> None:
+    def _collect_early(self, hosts: Iterable[str], errors: dict[str, FetchError]) -> None:
         for host in hosts:
             early = self._early.pop(host, None)
             if early is None:
                 continue
             keys, pending = early
             outcome = self.session.receive(pending)
-            self.seconds[host] = self.seconds.get(host, 0.0) + outcome.seconds
-            if outcome.ok:
-                self._store(host, keys, outcome.value)
-            else:
-                errors[host] = outcome.error
+            self._take(host, keys, outcome, errors)
 
-    def fetch(self, wanted: Mapping[str, Iterable[FactKey]]) -> dict[str, str]:
-        """Gather the keys not yet memoised; returns ``{host: error}`` for hosts whose call failed.
+    def _take(self, host: str, keys: list[FactKey], outcome: Any, errors: dict[str, FetchError]) -> None:
+        self.seconds[host] = self.seconds.get(host, 0.0) + outcome.seconds
+        if not outcome.ok:
+            errors[host] = FetchError(outcome.error, lost=outcome.lost)
+        elif outcome.value.get("lock"):
+            errors[host] = FetchError("locked", locked_by=str(outcome.value["lock"]["holder"]))
+        else:
+            if self.lock_holder is not None:
+                self._locked.add(host)
+            self._store(host, keys, outcome.value["results"])
+
+    def fetch(self, wanted: Mapping[str, Iterable[FactKey]]) -> dict[str, FetchError]:
+        """Gather the keys not gathered yet; returns ``{host: error}`` for hosts whose call failed.
 
         Prefetched replies are collected first; only what they lack costs another round trip.
         """
-        from paracrine.remote.gather import gather
-
-        errors: dict[str, str] = {}
+        errors: dict[str, FetchError] = {}
         self._collect_early(wanted, errors)
+        self._wait_for_locks(wanted, errors)
         batches: dict[str | None, dict[str, list[FactKey]]] = {}
         for host, keys in wanted.items():
             if host in errors:
                 continue
             memo = self.facts(host)
-            for key in sorted(set(keys), key=FactKey.sort_key):
-                if not memo.has(key) and _known(key):
+            todo = [k for k in sorted(set(keys), key=FactKey.sort_key) if not memo.has(k) and _known(k)]
+            own = [k for k in todo if k.user is None]
+            if own or self._lock(host) is not None:
+                batches.setdefault(None, {})[host] = own
+            for key in todo:
+                if key.user is not None:
                     batches.setdefault(key.user, {}).setdefault(host, []).append(key)
         for user, per_host in batches.items():
-            args = {host: (self._requests(host, keys),) for host, keys in per_host.items()}
-            contexts = None if user is None else self._user_contexts(per_host, errors)
-            outcomes = self.session.call_all(gather, args, contexts=contexts)
-            for host, outcome in outcomes.items():
-                self.seconds[host] = self.seconds.get(host, 0.0) + outcome.seconds
-                if not outcome.ok:
-                    errors[host] = outcome.error
-                    continue
-                self._store(host, per_host[host], outcome.value)
+            self._fetch_as(user, per_host, errors)
         return errors
 
-    def _user_contexts(self, per_host: Mapping[str, list[FactKey]], errors: dict[str, str]) -> dict[str, Any]:
+    def _fetch_as(self, user: str | None, per_host: dict[str, list[FactKey]], errors: dict[str, FetchError]) -> None:
+        from paracrine.remote.gather import gather
+
+        per_host = {h: keys for h, keys in per_host.items() if h not in errors}
+        lock = None if user is not None else self._lock
+        args: dict[str, tuple[Any, ...]] = {
+            h: (self._requests(h, keys), lock(h) if lock else None) for h, keys in per_host.items()
+        }
+        contexts = None if user is None else self._user_contexts(user, per_host, errors)
+        outcomes = self.session.call_all(gather, {h: a for h, a in args.items() if h not in errors}, contexts=contexts)
+        for host, outcome in outcomes.items():
+            self._take(host, per_host[host], outcome, errors)
+
+    def _wait_for_locks(self, wanted: Mapping[str, Iterable[FactKey]], errors: dict[str, FetchError]) -> None:
+        """Hosts locked by another run: wait for it (``wait_lock``), then take the lock."""
+        from paracrine.remote.gather import gather
+
+        busy = {h: e.locked_by for h, e in errors.items() if e.locked_by is not None}
+        if not busy or self.wait_lock <= 0:
+            return
+        for host, holder in busy.items():
+            if self.on_lock_wait is not None:
+                self.on_lock_wait(host, holder or "", self.wait_lock)
+        args: dict[str, tuple[Any, ...]] = {h: ([], self._lock(h, self.wait_lock)) for h in busy}
+        outcomes = self.session.call_all(gather, args, timeout=self.wait_lock + 60)
+        for host, outcome in outcomes.items():
+            del errors[host]
+            self._take(host, [], outcome, errors)
+
+    def _user_contexts(self, user: str, per_host: Mapping[str, list[FactKey]], errors: dict[str, FetchError]) -> Any:
         contexts = {}
-        for host, keys in per_host.items():
+        for host in per_host:
             try:
-                contexts[host] = self.session.user_context(self.session.hosts[host], keys[0].user)
+                contexts[host] = self.session.user_context(self.session.hosts[host], user)
             except Exception as exc:
-                errors[host] = str(exc)
+                errors[host] = FetchError(str(exc))
         return contexts
 
     def _requests(self, host: str, keys: list[FactKey]) -> list[list[Any]]:
@@ -235,7 +298,8 @@ class Gatherer:
                 continue
             value = self._cached(host)[key.id].value if reply.get("same") else reply["value"]
             memo.values[key] = value
-            fresh[key.id] = CachedFact(key.name, key.args, key.user, value, reply.get("fp"), now)
+            if resolve_fact(key.name).cache:
+                fresh[key.id] = CachedFact(key.name, key.args, key.user, value, reply.get("fp"), now)
         if self.cache is not None:
             self.cache.update(host, fresh)
             self._disk.setdefault(host, {}).update(fresh)

@@ -23,6 +23,8 @@ key                    meaning (default)
 ``become_user``        (``"root"``)
 ``become_password``    sudo password; without one, passwordless sudo in a single hop
 ``connect_timeout``    seconds (30)
+``ssh_alive_interval`` seconds between keep-alive probes of a silent connection (15)
+``ssh_alive_count``    unanswered probes before a host is declared lost (3)
 =====================  =============================================================
 """
 
@@ -58,7 +60,11 @@ CONNECTION_KEYS: dict[str, type | tuple[type, ...]] = {
     "become_user": str,
     "become_password": str,
     "connect_timeout": (int, float),
+    "ssh_alive_interval": int,
+    "ssh_alive_count": int,
 }
+#: Settings whose values are never printed, not even in an error about their type.
+SECRET_KEYS = ("become_password",)
 
 
 # Attributes of HostData itself: a data key with one of these names would be
@@ -146,6 +152,8 @@ class Connection:
     become_user: str
     become_password: str | None = field(repr=False)
     connect_timeout: float
+    alive_interval: int = 15
+    alive_count: int = 3
 
 
 @dataclass(frozen=True)
@@ -185,15 +193,19 @@ def _check_types(name: str, data: Mapping[str, Any], source: str) -> None:
         ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
         if not ok:
             want = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+            shown = "" if key in SECRET_KEYS else f" {value!r}"
             raise InventoryError(
-                f"{key} must be {want}, got {type(value).__name__} {value!r}", host=name, where=source or None
+                f"{key} must be {want}, got {type(value).__name__}{shown}",
+                host=name,
+                where=source or None,
+                hint="quote it in the inventory" if key in SECRET_KEYS else None,
             )
     port = data.get("ssh_port", 22)
     if not 1 <= port <= 65535:
         raise InventoryError(f"ssh_port must be 1 to 65535, got {port!r}", host=name, where=source or None)
-    timeout = data.get("connect_timeout", 30)
-    if timeout <= 0:
-        raise InventoryError(f"connect_timeout must be positive, got {timeout!r}", host=name, where=source or None)
+    for key, default in (("connect_timeout", 30), ("ssh_alive_interval", 15), ("ssh_alive_count", 3)):
+        if data.get(key, default) <= 0:
+            raise InventoryError(f"{key} must be positive, got {data[key]!r}", host=name, where=source or None)
 
 
 def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -> Connection:
@@ -209,6 +221,11 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
             raise InventoryError(
                 f"{key} must be one of {', '.join(allowed)}, got {value!r}", host=name, where=source or None
             )
+    password = data.get("become_password")
+    if password:
+        from paracrine.secret import remember
+
+        remember(password)
     return Connection(
         connector=connector,
         hostname=data.get("ssh_hostname", name),
@@ -225,6 +242,8 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
         python=data.get("python"),
         become=data.get("become", False),
         become_user=data.get("become_user", "root"),
-        become_password=data.get("become_password"),
+        become_password=password,
         connect_timeout=float(data.get("connect_timeout", 30)),
+        alive_interval=data.get("ssh_alive_interval", 15),
+        alive_count=data.get("ssh_alive_count", 3),
     )

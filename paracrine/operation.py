@@ -12,8 +12,11 @@ A package author writes::
 and a deploy file calls ``files.directory("/srv/app", mode=0o755, requires=[...])``.
 The call validates its arguments at once (errors point at the deploy file line)
 and registers an inert :class:`OpCall` for the current host. Engine options
-(``name=``, ``become=``, ``requires=``, ``notify=``, ``reload_on=``,
-``ignore_errors=``) are keyword-only and never reach the operation's function.
+(:data:`ENGINE_OPTIONS`: ``title=``, ``become=``, ``requires=``, ``notify=``,
+``reload_on=``, ``ignore_errors=``, ``sensitive=``) are keyword-only and never
+reach the operation's function; an operation may not name a parameter after
+one, and none of them is a name an operation would naturally use (``name``,
+``path``, ``user`` are free).
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ from typing import Any, TypeVar, overload
 from paracrine.changes import Change
 from paracrine.errors import ArgumentError, user_location
 from paracrine.fact import BUILTIN_PREFIX
+from paracrine.secret import MASK, contains_secret
 from paracrine.validate import check_value
 
 OPERATIONS_PREFIX = "paracrine.operations."
-ENGINE_OPTIONS = ("name", "become", "requires", "notify", "reload_on", "ignore_errors")
+ENGINE_OPTIONS = ("title", "become", "requires", "notify", "reload_on", "ignore_errors", "sensitive")
+#: Key arguments shown even when a call is sensitive (a path is not a secret).
+PATH_PARAMS = ("path", "dest", "src")
 
 Changes = Iterator[Change]
 Provides = Callable[[dict[str, Any]], list[tuple[str, str]]]
+Claims = Callable[[dict[str, Any]], list[tuple[str, str, bool]]]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -41,12 +48,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Options:
     """Engine options of one call."""
 
-    name: str | None = None
+    title: str | None = None
     become: bool | str | None = None
     requires: tuple[OpCall, ...] = ()
     notify: tuple[OpCall, ...] = ()
     reload_on: tuple[OpCall, ...] = ()
     ignore_errors: bool = False
+    sensitive: bool = False  # mask commands and contents in every output (also set by a Secret argument)
 
 
 @dataclass(eq=False)
@@ -61,17 +69,28 @@ class OpCall:
     index: int = -1
     notified_by: list[OpCall] = field(default_factory=list)  # calls with notify=[this]
     handlers: list[OpCall] = field(default_factory=list)  # calls this one triggers
-    memo: dict[str, Any] = field(default_factory=dict)  # values an operation computes once per call (OpContext.once)
+    once_values: dict[str, Any] = field(default_factory=dict)  # what OpContext.once computed for this call
+    handler_key: str = ""  # a handler's stable key (paracrine.handlers.assign_keys)
+
+    @property
+    def sensitive(self) -> bool:
+        return self.options.sensitive
 
     @property
     def label(self) -> str:
-        """``files.directory('/srv/app')``: the operation with its key argument."""
+        """``files.directory('/srv/app')``: the operation with its key argument (masked when sensitive)."""
+        from paracrine.changes.base import shown
+
         key = self.args.get(self.op.key_param) if self.op.key_param else None
-        return f"{self.op.name}({key!r})" if key is not None else f"{self.op.name}()"
+        if key is None:
+            return f"{self.op.name}()"
+        if self.sensitive and self.op.key_param not in PATH_PARAMS:
+            return f"{self.op.name}({MASK})"
+        return f"{self.op.name}({shown(repr(key))})"
 
     @property
     def title(self) -> str:
-        return self.options.name or self.label
+        return self.options.title or self.label
 
     @property
     def triggers(self) -> list[OpCall]:
@@ -89,9 +108,12 @@ class OpCall:
 class Operation:
     """An operation: a named, documented, validated generator of changes."""
 
-    def __init__(self, func: Callable[..., Changes], provides: Provides | None = None) -> None:
+    def __init__(
+        self, func: Callable[..., Changes], provides: Provides | None = None, claims: Claims | None = None
+    ) -> None:
         self.func = func
         self.provides = provides
+        self.claims = claims
         module = str(func.__module__)
         short = module[len(OPERATIONS_PREFIX) :] if module.startswith(OPERATIONS_PREFIX) else module
         self.name = f"{short}.{func.__name__}"
@@ -153,12 +175,13 @@ class Operation:
     def __call__(
         self,
         *args: Any,
-        name: str | None = None,
+        title: str | None = None,
         become: bool | str | None = None,
         requires: Sequence[OpCall] = (),
         notify: Sequence[OpCall] = (),
         reload_on: Sequence[OpCall] = (),
         ignore_errors: bool = False,
+        sensitive: bool = False,
         **kwargs: Any,
     ) -> OpCall:
         """Validate the arguments and register the call for the current host."""
@@ -167,15 +190,19 @@ class Operation:
         where = user_location()
         deploy_host = current()
         try:
+            if title is not None and not isinstance(title, str):
+                raise ArgumentError(f"title= takes a string, got {type(title).__name__}")
+            bound = self.bind(args, kwargs)
             options = Options(
-                name=name,
+                title=title,
                 become=become,
                 requires=_calls("requires", requires),
                 notify=_calls("notify", notify),
                 reload_on=_calls("reload_on", reload_on),
                 ignore_errors=bool(ignore_errors),
+                sensitive=bool(sensitive) or contains_secret(bound),
             )
-            call = OpCall(self, self.bind(args, kwargs), options, where)
+            call = OpCall(self, bound, options, where)
         except ArgumentError as exc:
             raise exc.with_context(host=deploy_host.name, where=where) from None
         deploy_host.register(call)
@@ -212,10 +239,12 @@ def _calls(option: str, values: Any) -> tuple[OpCall, ...]:
 @overload
 def operation(func: F) -> Operation: ...
 @overload
-def operation(*, provides: Provides | None = None) -> Callable[[F], Operation]: ...
+def operation(*, provides: Provides | None = None, claims: Claims | None = None) -> Callable[[F], Operation]: ...
 
 
-def operation(func: F | None = None, *, provides: Provides | None = None) -> Operation | Callable[[F], Operation]:
+def operation(
+    func: F | None = None, *, provides: Provides | None = None, claims: Claims | None = None
+) -> Operation | Callable[[F], Operation]:
     """Turn a generator function ``(ctx, ...) -> Iterator[Change]`` into an :class:`Operation`.
 
     Args:
@@ -223,10 +252,14 @@ def operation(func: F | None = None, *, provides: Provides | None = None) -> Ope
         provides: optional function of the bound arguments returning what the
             operation makes exist, as ``("dir"|"user"|"group", name)`` pairs;
             other operations on those paths/users/groups run after it.
+        claims: optional function of the bound arguments returning what the
+            operation says must exist or not, as ``(kind, name, present)``
+            triples (``("path", "/srv/app", True)``); two calls of one host that
+            claim opposite states of the same thing are an error naming both lines.
     """
     if func is not None:
-        return Operation(func, provides)
-    return lambda f: Operation(f, provides)
+        return Operation(func, provides, claims)
+    return lambda f: Operation(f, provides, claims)
 
 
 def builtin_operation_modules() -> list[str]:

@@ -2,24 +2,29 @@
 
 Planning is pure and cheap, so it runs speculatively: a fact that is not
 gathered yet is recorded (:attr:`HostPlan.missing`) and planning goes on; the
-run fetches every host's missing facts in one round and plans again. An
-operation that reads a fact an earlier opaque change may have altered is
-*deferred*: the host runs what comes before, refreshes its facts and plans the
-rest (one extra round trip, only where needed).
+run fetches every host's missing facts in one round and plans again.
+
+An operation that reads a fact an earlier opaque change (a command) may alter
+cannot be planned yet: it and every call after it are *deferred*. The host runs
+what comes before, gathers its facts again and plans the rest (one extra round
+trip, only where needed). So that the user approves every operation that may
+change, the deferred calls are also planned as a *preview*
+(:attr:`HostPlan.preview`): against the state the run predicts if the commands
+changed nothing they read. A preview is shown, marked as depending on earlier
+changes, and never applied as such.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from paracrine import dag
+from paracrine import dag, handlers
 from paracrine.changes import Change
 from paracrine.errors import ParacrineError, PlanError
-from paracrine.gather import FactKey, HostFacts, make_key
+from paracrine.factkey import FactKey
+from paracrine.gather import HostFacts, make_key
 from paracrine.hosts import Host
 from paracrine.operation import OpCall
 from paracrine.predict import FactMissing, PredictedState, Unpredictable
@@ -27,8 +32,7 @@ from paracrine.predict import FactMissing, PredictedState, Unpredictable
 if TYPE_CHECKING:
     import networkx as nx
 
-Status = Literal["change", "ok", "error", "skipped", "deferred", "incomplete"]
-PENDING_FACT = "paracrine.remote.state.pending_handlers"
+Status = Literal["change", "ok", "error", "skipped", "incomplete"]
 
 
 class OpContext:
@@ -40,10 +44,10 @@ class OpContext:
         state: PredictedState,
         user: str | None = None,
         triggered: bool | None = None,
-        memo: dict[str, Any] | None = None,
+        once_values: dict[str, Any] | None = None,
     ) -> None:
         self.host = host
-        self._memo = {} if memo is None else memo
+        self._once = {} if once_values is None else once_values
         self.user = user
         self.triggered = triggered
         self._state = state
@@ -68,12 +72,17 @@ class OpContext:
 
     def once(self, key: str, compute: Callable[[], Any]) -> Any:
         """``compute()`` once per operation call, however often the call is planned (renders, local reads)."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        if key not in self._once:
+            self._once[key] = compute()
+        return self._once[key]
 
     def when_triggered(self, change: Change) -> Change:
-        """Mark ``change`` to run only when one of this handler's triggers actually changed."""
+        """Mark ``change`` to run only when this handler is triggered; its other changes always run.
+
+        A handler that never calls this runs *all* its changes only when
+        triggered. One that does (``systemd.service(running=True,
+        reload_on=[site])``: start always, reload when triggered) decides per change.
+        """
         self.uses_triggers = True
         self.conditional.add(id(change))
         return change
@@ -93,13 +102,14 @@ class PlannedOp:
 
 @dataclass
 class HostPlan:
-    """The plan of one host for one stage."""
+    """The plan of one host for one stage: what runs now, and a preview of what is deferred."""
 
     host: str
     graph: nx.DiGraph
     ops: list[PlannedOp]
     missing: set[FactKey]
     deferred: list[OpCall]
+    preview: list[PlannedOp] = field(default_factory=list)
 
     @property
     def changing(self) -> list[PlannedOp]:
@@ -108,16 +118,6 @@ class HostPlan:
     @property
     def errors(self) -> list[PlannedOp]:
         return [p for p in self.ops if p.status == "error"]
-
-
-def handler_key(call: OpCall) -> str:
-    """A stable name of a handler call, for pending records on the target."""
-    text = json.dumps([call.op.name, call.options.name, call.args], sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
-
-
-def pending_key() -> FactKey:
-    return make_key(PENDING_FACT, {})
 
 
 def effective_user(host: Host, become: bool | str | None) -> str | None:
@@ -133,57 +133,60 @@ def effective_user(host: Host, become: bool | str | None) -> str | None:
 class Planner:
     """Plans one host's calls in topological order against one predicted state."""
 
-    def __init__(self, host: Host, graph: nx.DiGraph, memo: HostFacts) -> None:
+    def __init__(self, host: Host, graph: nx.DiGraph, facts: HostFacts) -> None:
         self.host = host
         self.graph = graph
-        self.memo = memo
+        self.facts = facts
         self.missing: set[FactKey] = set()
         self.state = PredictedState(self._base)
 
     def _base(self, key: FactKey) -> Any:
-        if not self.memo.has(key):
+        if not self.facts.has(key):
             raise FactMissing([key])
-        return self.memo.get(key)
+        return self.facts.get(key)
 
-    def pending(self) -> set[str]:
+    def pending(self) -> dict[str, Any]:
+        """The pending handler records of the host (:mod:`paracrine.handlers`)."""
         try:
-            return set(self._base(pending_key()))
+            records = self._base(handlers.pending_fact_key())
         except FactMissing as exc:
             self.missing.update(exc.keys)
-            return set()
+            return {}
         except ParacrineError:
-            return set()
+            return {}
+        return records if isinstance(records, dict) else {}
 
-    def plan(self, calls: list[OpCall], changed_before: set[int], blocked_before: set[int]) -> HostPlan:
+    def plan(self, calls: list[OpCall], changed_before: Collection[int], blocked_before: Collection[int]) -> HostPlan:
+        """Plan ``calls`` (in order); the ones after the first unpredictable read are deferred and previewed."""
         pending = self.pending()
         changed, blocked = set(changed_before), set(blocked_before)
         ops: list[PlannedOp] = []
         deferred: list[OpCall] = []
+        preview: list[PlannedOp] = []
         for call in calls:
-            if deferred:
-                deferred.append(call)
-                continue
             if dag.ancestors(self.graph, call.index) & blocked:
-                ops.append(PlannedOp(call, "skipped"))
+                (preview if deferred else ops).append(PlannedOp(call, "skipped"))
                 blocked.add(call.index)
                 continue
-            triggered = None
-            if call.is_handler:
-                triggered = handler_key(call) in pending or any(t.index in changed for t in call.triggers)
+            triggered = handlers.is_triggered(call, pending, changed) if call.is_handler else None
             planned = self._plan_one(call, triggered)
-            if planned is None:
+            if planned is None:  # an earlier command may change what it reads: preview from here on
+                self.state.speculative = True
+                planned = self._plan_one(call, triggered) or PlannedOp(call, "incomplete", triggered=triggered)
+            if self.state.speculative:
                 deferred.append(call)
-                continue
-            ops.append(planned)
+                preview.append(planned)
+            else:
+                ops.append(planned)
             if planned.status == "change":
                 changed.add(call.index)
             elif planned.status == "error" and not call.options.ignore_errors:
                 blocked.add(call.index)
-        return HostPlan(self.host.name, self.graph, ops, self.missing, deferred)
+        return HostPlan(self.host.name, self.graph, ops, self.missing, deferred, preview)
 
     def _plan_one(self, call: OpCall, triggered: bool | None) -> PlannedOp | None:
         user = effective_user(self.host, call.options.become)
-        ctx = OpContext(self.host, self.state, user, triggered, call.memo)
+        ctx = OpContext(self.host, self.state, user, triggered, call.once_values)
         try:
             changes = call.op.run(ctx, call)
         except FactMissing as exc:
@@ -192,12 +195,8 @@ class Planner:
         except Unpredictable:
             return None
         except ParacrineError as exc:
-            return PlannedOp(
-                call,
-                "error",
-                triggered=triggered,
-                error=exc.with_context(host=call.host, op=call.label, where=call.where),
-            )
+            error = exc.with_context(host=call.host, op=call.label, where=call.where)
+            return PlannedOp(call, "error", triggered=triggered, error=error)
         except Exception as exc:  # a bug or an unexpected state: report it against the call
             error = PlanError(f"{type(exc).__name__}: {exc}", host=call.host, op=call.label, where=call.where)
             return PlannedOp(call, "error", triggered=triggered, error=error)

@@ -9,18 +9,20 @@ the rules newest first and falls back to the gathered facts. An opaque effect
 
 from __future__ import annotations
 
-import hashlib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from paracrine.facts.files import split_lines
-from paracrine.gather import FactKey
+from paracrine.factkey import FactKey
 
 
-class FactMissing(Exception):
-    """A fact that has not been gathered yet (planning records it and goes on)."""
+class FactMissing(BaseException):
+    """A fact that has not been gathered yet (planning records it and goes on).
+
+    A BaseException, so that an operation's ``except Exception`` cannot swallow
+    it: the signal must reach the planner, which fetches the fact and plans again.
+    """
 
     def __init__(self, keys: list[FactKey]) -> None:
         super().__init__()
@@ -30,8 +32,8 @@ class FactMissing(Exception):
         return ", ".join(k.label() for k in self.keys)
 
 
-class Unpredictable(Exception):
-    """A fact that an earlier opaque change may have altered."""
+class Unpredictable(BaseException):
+    """A fact that an earlier opaque change may have altered (a BaseException, like :class:`FactMissing`)."""
 
     def __init__(self, key: FactKey) -> None:
         super().__init__(key.label())
@@ -76,11 +78,17 @@ def fact_named(name: str, **args: Any) -> Matcher:
 
 
 class PredictedState:
-    """Gathered facts of one host plus the effects of the changes planned so far."""
+    """Gathered facts of one host plus the effects of the changes planned so far.
+
+    ``speculative``: opaque effects are passed over instead of raising
+    :class:`Unpredictable`, to preview what operations after a command would do
+    if the command changed nothing they read (shown before the prompt, never applied).
+    """
 
     def __init__(self, base: Callable[[FactKey], Any]) -> None:
         self._base = base
         self.rules: list[Effect] = []
+        self.speculative = False
 
     def apply(self, effects: list[Effect]) -> None:
         self.rules.extend(effects)
@@ -94,11 +102,41 @@ class PredictedState:
             if not rule.match(key):
                 continue
             if rule.opaque_:
+                if self.speculative:
+                    continue
                 raise Unpredictable(key)
             if rule.update is not None:
                 return rule.update(self._resolve(key, index))
             return rule.value
+        derived = _path_derived(key)
+        if derived is not None and upto and self._touched(derived.paths(**key.args), upto):
+            if derived.derive is None:
+                raise Unpredictable(key)
+            return derived.derive(self._derived_lookup(upto), **key.args)
         return self._base(key)
+
+    def _touched(self, paths: list[str], upto: int) -> bool:
+        """Whether a change planned so far affects one of ``paths`` (a custom fact reads them)."""
+        from paracrine.gather import make_key
+
+        keys = [make_key(name, {"path": p}) for p in paths for name in ("files.path_info", "files.sha256")]
+        return any(rule.match(k) for rule in self.rules[:upto] for k in keys)
+
+    def _derived_lookup(self, upto: int) -> Callable[..., Any]:
+        from paracrine.gather import make_key
+
+        def fact(func: Any, **args: Any) -> Any:
+            return self._resolve(make_key(func, args), upto)
+
+        return fact
+
+
+def _path_derived(key: FactKey) -> Any:
+    """The registration of a custom fact that declares the paths it reads (``@fact(paths=...)``), else None."""
+    from paracrine.fact import by_name
+
+    entry = by_name(key.name)
+    return entry if entry is not None and entry.paths is not None else None
 
 
 PATH_FACTS = ("files.path_info", "files.sha256", "files.lines", "files.listing")
@@ -158,15 +196,25 @@ class path_effects:
         return effects
 
     @classmethod
-    def written(cls, path: str, data: bytes, mode: int | None, owner: str | None, group: str | None) -> list[Effect]:
-        lines = split_lines(data)
+    def written(
+        cls,
+        path: str,
+        sha256: str,
+        size: int,
+        lines: Callable[[], list[str]] | None,
+        mode: int | None,
+        owner: str | None,
+        group: str | None,
+    ) -> list[Effect]:
+        """A file written with content of ``sha256`` and ``size``; ``lines()`` gives its lines (None: unknown)."""
         info = fact_named("files.path_info", path=path)
+        line_key = fact_named("files.lines", path=path)
         return [
             Effect.set(_under(path + "/"), None),  # a file replaced whatever was below
-            Effect.updating(info, lambda old: cls._info("file", old, mode, owner, group, size=len(data))),
-            Effect.set(fact_named("files.sha256", path=path), hashlib.sha256(data).hexdigest()),
+            Effect.updating(info, lambda old: cls._info("file", old, mode, owner, group, size=size)),
+            Effect.set(fact_named("files.sha256", path=path), sha256),
             Effect.set(fact_named("files.listing", path=path), None),
-            Effect.set(fact_named("files.lines", path=path), lines),
+            Effect.opaque(line_key) if lines is None else Effect.updating(line_key, lambda _old: lines()),
             *cls._in_parent(path, True),
         ]
 

@@ -1,7 +1,9 @@
 """All terminal output: tables (tabulate), one-line errors, progress, timings.
 
 Nothing else in the engine prints. Errors and progress go to stderr, results
-to stdout, so ``--json`` output stays machine-readable.
+to stdout, so ``--json`` output stays machine-readable. Every line passes
+through :func:`redacted`, so no known secret value (:mod:`paracrine.secret`)
+is ever printed.
 """
 
 from __future__ import annotations
@@ -14,37 +16,47 @@ from typing import Any
 import click
 
 from paracrine.errors import ParacrineError
+from paracrine.secret import redact
 
 MAX_CELL = 80
+
+
+def redacted(text: str) -> str:
+    """``text`` with every known secret value masked."""
+    return redact(text)
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """Print one line (secrets masked)."""
+    click.echo(redact(text), err=err)
 
 
 def error(exc: ParacrineError | str) -> None:
     """Print one problem as one line on stderr."""
     text = exc.format_line() if isinstance(exc, ParacrineError) else exc
-    click.secho(f"error: {text}", err=True, fg="red")
+    click.secho(redact(f"error: {text}"), err=True, fg="red")
 
 
 def warn(text: str) -> None:
-    click.secho(f"warning: {text}", err=True, fg="yellow")
+    click.secho(redact(f"warning: {text}"), err=True, fg="yellow")
 
 
 def note(text: str) -> None:
     """A status line on stderr (timings, summaries)."""
-    click.echo(text, err=True)
+    click.echo(redact(text), err=True)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
     from tabulate import tabulate  # here, not at import: start-up time is on every run's critical path
 
-    click.echo(
-        tabulate(
-            [[_cell(c) for c in row] for row in rows], headers=list(headers), tablefmt="simple", disable_numparse=True
-        )
+    text = tabulate(
+        [[_cell(c) for c in row] for row in rows], headers=list(headers), tablefmt="simple", disable_numparse=True
     )
+    echo(text)
 
 
 def print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, sort_keys=True, default=_json_default))
+    echo(json.dumps(value, indent=2, sort_keys=True, default=_json_default))
 
 
 def _json_default(value: Any) -> Any:
@@ -159,3 +171,9 @@ def _fields(dicts: Any) -> list[str]:
             for key in d:
                 seen.setdefault(key, None)
     return list(seen)
+
+
+def host_event(host_run: Any, event: str) -> None:
+    """A host's progress through a run (``paracrine.run.Stage`` changes): waits are shown as they happen."""
+    if event.startswith("waiting"):
+        note(f"{host_run.name}: {event}")

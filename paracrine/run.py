@@ -1,31 +1,47 @@
-"""One deploy run over many hosts: connect, facts and plan in rounds, apply in stages.
+"""One deploy run over many hosts, with an explicit stage per host.
+
+Each host goes through::
+
+    connecting -> facts -> planned -> applying -> done
+                                 \\-> failed | unreachable   (from any stage)
 
 A zero-change run costs one connection and one fact round trip per host, all
-hosts in parallel: the first planning pass records every fact the plan needs
-(plus those the previous run of this deploy needed), one batched call per
-host fetches them, and the second pass finds nothing to change.
+hosts in parallel: as soon as a host is up it is sent the facts the last run of
+this deploy read (only facts that read state); the first planning pass records
+every fact the plan needs, the reply of that first call usually holds them
+all, and the second pass finds nothing to change.
+
+Applying is per host: each host runs its batches and re-plans its deferred
+operations in a thread of its own, so a slow, failing or lost host never holds
+back or hides another.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import os
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from paracrine import dag
+from paracrine import dag, handlers
+from paracrine.batches import Spool, StepResult, attach_source, build_batch, parse_results, streamed_paths
 from paracrine.connect import Session
 from paracrine.deploy import DeployFactMissing, load_calls
-from paracrine.errors import ConnectError, FactError, ParacrineError
-from paracrine.execute import StepResult, build_batch, parse_results
+from paracrine.errors import ConnectError, FactError, LockError, ParacrineError, PlanError
 from paracrine.factcache import FactCache
-from paracrine.gather import FactKey, Gatherer
+from paracrine.factkey import FactKey
+from paracrine.gather import FetchError, Gatherer, prefetchable
 from paracrine.hosts import Host
 from paracrine.inventory import Inventory
 from paracrine.operation import OpCall
-from paracrine.plan import HostPlan, PlannedOp, Planner, pending_key
+from paracrine.plan import HostPlan, PlannedOp, Planner
 from paracrine.targets import Timings
 
 if TYPE_CHECKING:
@@ -34,22 +50,39 @@ if TYPE_CHECKING:
 MAX_ROUNDS = 8
 
 
+class Stage(enum.Enum):
+    """Where a host is in the run."""
+
+    CONNECTING = "connecting"
+    FACTS = "facts"
+    PLANNED = "planned"
+    APPLYING = "applying"
+    DONE = "done"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+
+
+FINAL = (Stage.DONE, Stage.FAILED, Stage.UNREACHABLE)
+Listener = Callable[["HostRun", str], None]
+
+
 @dataclass
 class HostRun:
     """Everything about one host in this run."""
 
     host: Host
+    stage: Stage = Stage.CONNECTING
+    error: ParacrineError | None = None
     calls: list[OpCall] | None = None
     graph: nx.DiGraph | None = None
-    remaining: list[OpCall] = field(default_factory=list)  # calls to plan in the current stage
-    plan: HostPlan | None = None  # the plan of the current stage
-    done: list[HostPlan] = field(default_factory=list)  # plans of stages already applied
+    todo: list[OpCall] = field(default_factory=list)  # calls to plan in the current stage
+    plan: HostPlan | None = None  # the current stage's plan (None once applied)
+    applied: list[HostPlan] = field(default_factory=list)  # plans of the stages already applied
     results: dict[int, StepResult] = field(default_factory=dict)
-    error: ParacrineError | None = None
-    changed: set[int] = field(default_factory=set)
-    blocked: set[int] = field(default_factory=set)
+    stale: dict[str, str] = field(default_factory=dict)  # pending handler records no handler will clear
     plan_seconds: float = 0.0
     apply_seconds: float = 0.0
+    batches: int = 0
 
     @property
     def name(self) -> str:
@@ -57,22 +90,38 @@ class HostRun:
 
     @property
     def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def needs_planning(self) -> bool:
-        return self.ok and (self.calls is None or bool(self.remaining))
+        return self.stage not in (Stage.FAILED, Stage.UNREACHABLE)
 
     def planned_ops(self) -> list[PlannedOp]:
-        plans = [*self.done, self.plan] if self.plan is not None else self.done
-        return [op for plan in plans for op in plan.ops]
+        """Every call's latest plan: applied stages, then the current one (and its preview of deferred calls)."""
+        plans = [*self.applied, self.plan] if self.plan is not None else self.applied
+        ops = [op for plan in plans for op in plan.ops]
+        return ops + (self.plan.preview if self.plan is not None else [])
 
+    def changed(self) -> set[int]:
+        return {i for i, r in self.results.items() if r.status == "changed"}
 
-Confirm = Callable[["DeployRun"], bool]
+    def blocked(self) -> set[int]:
+        return {i for i, r in self.results.items() if r.status in ("failed", "skipped")}
+
+    def has_work(self) -> bool:
+        """Whether applying would do anything on this host."""
+        plan = self.plan
+        return self.ok and plan is not None and bool(plan.changing or plan.deferred or self.stale)
 
 
 class DeployRun:
-    """Drives one run of deploy files over an inventory."""
+    """Drives one run of deploy files over an inventory.
+
+    Args:
+        files: the deploy files, run in order for every host.
+        inventory: the hosts.
+        cache: the controller's fact cache.
+        session: the Mitogen session (one is made if not given).
+        apply: this run may apply changes: take each host's run lock in the first fact call.
+        wait_lock: seconds to wait for another run's lock on a host.
+        listener: told ``(host_run, event)`` whenever a host changes stage (progress output).
+    """
 
     def __init__(
         self,
@@ -81,76 +130,136 @@ class DeployRun:
         *,
         cache: FactCache,
         parallel: int = 32,
-        progress: Any = None,
         session: Session | None = None,
+        apply: bool = False,
+        wait_lock: float = 0.0,
+        listener: Listener | None = None,
     ) -> None:
         self.files = list(files)
         self.inventory = inventory
         self.cache = cache
+        self.parallel = parallel
         self.hosts = {h.name: HostRun(h) for h in inventory.hosts}
         self.timings = Timings()
-        self.session = session or Session(parallel=parallel, progress=progress)
-        self.gatherer = Gatherer(self.session, cache)
-        self.fact_rounds = 0
-        self.apply_rounds = 0
-        self._connecting = False
-        self._prefetched: dict[str, set[FactKey]] = {}
+        self.session = session or Session(parallel=parallel)
+        self.listener = listener
+        holder = _holder() if apply else None
+        self.gatherer = Gatherer(
+            self.session, cache, lock_holder=holder, wait_lock=wait_lock, on_lock_wait=self._waiting
+        )
+        self.spool = Spool()
+        self.deploy = deploy_name(self.files)
         self.deploy_id = hashlib.sha256("\0".join(str(f.resolve()) for f in self.files).encode()).hexdigest()[:16]
+        self._saved: dict[str, set[FactKey]] = {}
+        self._first: dict[str, set[FactKey]] | None = None  # what the first planning pass asked for
+        self._held: dict[str, Any] = {}  # hosts whose first call waits for the first pass
+        self._lock = threading.Lock()
 
-    # ------------------------------------------------------------ driving
+    # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> DeployRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.session.close()
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.session.close()
+        finally:
+            self.spool.close()
 
     def active(self) -> list[HostRun]:
         return [h for h in self.hosts.values() if h.ok]
 
+    def _set(self, hr: HostRun, stage: Stage, event: str = "") -> None:
+        hr.stage = stage
+        if self.listener is not None:
+            self.listener(hr, event or stage.value)
+
+    def _fail(self, hr: HostRun, error: ParacrineError, *, lost: bool = False) -> None:
+        hr.error = error.with_context(host=hr.name)
+        self._set(hr, Stage.UNREACHABLE if lost else Stage.FAILED)
+
+    def _waiting(self, host: str, holder: str, seconds: float) -> None:
+        if self.listener is not None:
+            self.listener(self.hosts[host], f"waiting up to {seconds:.0f} s for the run lock ({holder})")
+
+    # ------------------------------------------------------------ connecting
     def connect(self) -> None:
-        """Start connecting every host (unless the session already is); :meth:`plan` overlaps its first
-        pass with the handshakes, and each host gets the facts its last run read as soon as it is up."""
-        if not self.session.connecting:
+        """Start connecting every host (unless the session already is).
+
+        As soon as a host is up it is sent the facts this deploy read last time
+        (only facts that read state). If there is no such list, or it holds a
+        fact that runs a command, the host's first call waits for the first
+        planning pass instead, and sends such facts only if this run asks for them.
+        """
+        if not self.session.connecting and not self.session.contexts:
             self.session.start_connecting(self.inventory.hosts, resolve=self.inventory.get)
-        self._connecting = True
-        self._prefetched = {h.name: self.cache.load_keys(h.name, self.deploy_id) for h in self.inventory.hosts}
-        self.session.on_connected(
-            lambda host, context: self.gatherer.prefetch(host, context, self._prefetched.get(host, ()))
-        )
+        self._saved = {h.name: self.cache.load_keys(h.name, self.deploy_id) for h in self.inventory.hosts}
+        self.session.on_connected(self._on_connected)
+
+    def _on_connected(self, host: str, context: Any) -> None:
+        saved = self._saved.get(host, set())
+        safe = {k for k in saved if prefetchable(k)}
+        with self._lock:
+            if (not saved or safe != saved) and self._first is None:
+                self._held[host] = context  # sent by the first planning pass, with what it asks for
+                return
+            first = self._first.get(host, set()) if self._first is not None else set()
+        self.gatherer.prefetch(host, context, safe | first)
+
+    def _release_held(self, wanted: dict[str, set[FactKey]]) -> None:
+        """After the first pass: send the held hosts their first call (saved safe facts + what this run asks)."""
+        with self._lock:
+            self._first = wanted
+            held, self._held = self._held, {}
+        for host, context in held.items():
+            safe = {k for k in self._saved.get(host, set()) if prefetchable(k)}
+            self.gatherer.prefetch(host, context, safe | wanted.get(host, set()))
 
     def _connected(self) -> None:
-        if self._connecting:
-            self._connecting = False
+        if self.session.connecting:
             self.session.wait_connected()
-            for name, exc in self.session.failed.items():
-                self.hosts[name].error = exc
             self.timings.mark("connect")
+        for hr in self.hosts.values():
+            if hr.stage is Stage.CONNECTING:
+                failure = self.session.failed.get(hr.name)
+                if failure is not None:
+                    self._fail(hr, failure, lost=True)
+                else:
+                    self._set(hr, Stage.FACTS)
 
+    # ------------------------------------------------------------ planning
     def plan(self) -> None:
-        """Plan every host that needs it, fetching missing facts in rounds (usually one)."""
-        first = True
-        todo = [hr for hr in self.hosts.values() if hr.needs_planning]
+        """Plan every host, fetching missing facts in rounds (usually one) for all hosts at once."""
+        self._plan_rounds([hr for hr in self.hosts.values() if hr.ok], first=True)
+        for hr in self.active():
+            hr.stale = self._stale(hr)
+            self._set(hr, Stage.PLANNED, "planned")
+
+    def _plan_rounds(self, todo: list[HostRun], first: bool = False) -> None:
+        """Plan ``todo`` until no host misses a fact; ``first``: the run's first pass (it also connects)."""
+        timed = first or threading.current_thread() is threading.main_thread()
         for _ in range(MAX_ROUNDS):
             wanted = {hr.name: missing for hr in todo if hr.ok and (missing := self._plan_host(hr))}
             todo = [hr for hr in todo if hr.name in wanted]  # the others' facts did not change: their plans stand
-            self.timings.mark("plan")
-            self._connected()
+            if timed:
+                self.timings.mark("plan")
+            if first:
+                self._release_held({name: set(keys) for name, keys in wanted.items()})
+                self._connected()
+                first = False
             wanted = {name: keys for name, keys in wanted.items() if self.hosts[name].ok}
             if not wanted:
-                for hr in self.hosts.values():
-                    hr.remaining = [] if hr.ok else hr.remaining
                 return
-            if first:  # what the last run read: in flight since the host connected, else asked now
-                for name, keys in wanted.items():
-                    keys.update(self._prefetched.get(name, ()))
-                first = False
             errors = self.gatherer.fetch(wanted)
-            self.fact_rounds += 1
-            for name, message in errors.items():
-                self.hosts[name].error = FactError(f"gathering facts failed: {message}", host=name)
-            self.timings.mark("facts")
+            for name, problem in errors.items():
+                self._fail(self.hosts[name], _fetch_error(problem), lost=problem.lost)
+            if timed:
+                self.timings.mark("facts")
         for hr in todo:
-            hr.error = FactError(f"facts did not settle after {MAX_ROUNDS} rounds", host=hr.name)
+            if hr.ok:
+                self._fail(hr, FactError(f"facts did not settle after {MAX_ROUNDS} rounds"))
 
     def _plan_host(self, hr: HostRun) -> set[FactKey]:
         """Plan one host's remaining calls; returns the facts it still misses."""
@@ -164,90 +273,166 @@ class DeployRun:
         if hr.calls is None:
             try:
                 hr.calls = load_calls(self.files, hr.host, self._deploy_lookup(hr))
+                handlers.assign_keys(hr.calls, self.deploy)
                 hr.graph = dag.build(hr.calls)
-                hr.remaining = dag.order(hr.graph)
+                hr.todo = dag.order(hr.graph)
             except DeployFactMissing as exc:
                 hr.calls = None
-                return {*exc.keys, pending_key()}
+                return {*exc.keys, handlers.pending_fact_key()}
             except ParacrineError as exc:
-                hr.error = exc.with_context(host=hr.name)
+                self._fail(hr, exc)
                 return set()
         assert hr.graph is not None
-        hr.plan = Planner(hr.host, hr.graph, self.gatherer.facts(hr.name)).plan(hr.remaining, hr.changed, hr.blocked)
-        if hr.plan.missing:
-            return set(hr.plan.missing)
-        return set()
+        hr.plan = Planner(hr.host, hr.graph, self.gatherer.facts(hr.name)).plan(hr.todo, hr.changed(), hr.blocked())
+        return set(hr.plan.missing)
 
     def _deploy_lookup(self, hr: HostRun) -> Callable[[FactKey], Any]:
-        memo = self.gatherer.facts(hr.name)
+        facts = self.gatherer.facts(hr.name)
 
         def lookup(key: FactKey) -> Any:
-            if not memo.has(key):
+            if not facts.has(key):
                 raise DeployFactMissing([key])
             try:
-                return memo.get(key)
+                return facts.get(key)
             except FactError as exc:
                 raise exc.with_context(host=hr.name) from None
 
         return lookup
 
-    def pending_changes(self) -> bool:
-        return any(hr.plan is not None and (hr.plan.changing or hr.plan.deferred) for hr in self.active())
-
-    def has_plan_errors(self) -> bool:
-        return any(hr.plan is not None and hr.plan.errors for hr in self.hosts.values())
-
-    def apply(self) -> None:
-        """Ship each host's batch, in stages while some host has deferred operations."""
-        from paracrine.remote.execute import run_batch
-
-        while True:
-            batches = {
-                hr.name: (build_batch(hr.plan, self._pending(hr)),)
-                for hr in self.active()
-                if hr.plan is not None and hr.plan.changing
-            }
-            if batches:
-                outcomes = self.session.call_all(run_batch, batches)
-                self.apply_rounds += 1
-                for name, outcome in outcomes.items():
-                    self._record(self.hosts[name], outcome)
-            self.timings.mark("apply")
-            split = False
-            for hr in self.active():
-                if hr.plan is None:
-                    continue
-                hr.done.append(hr.plan)
-                hr.remaining, hr.plan = hr.plan.deferred, None
-                if hr.remaining:
-                    split = True
-                    self.gatherer.memo.pop(hr.name, None)  # the host changed: gather its facts again
-            if not split:
-                return
-            self.plan()
+    def _stale(self, hr: HostRun) -> dict[str, str]:
+        facts = self.gatherer.facts(hr.name)
+        key = handlers.pending_fact_key()
+        try:
+            pending = facts.get(key) if facts.has(key) else {}
+        except ParacrineError:
+            return {}
+        return handlers.stale(hr.calls or [], self.deploy, pending if isinstance(pending, dict) else {})
 
     def _pending(self, hr: HostRun) -> set[str]:
-        memo = self.gatherer.facts(hr.name)
+        facts = self.gatherer.facts(hr.name)
+        key = handlers.pending_fact_key()
         try:
-            return set(memo.get(pending_key())) if memo.has(pending_key()) else set()
+            return set(facts.get(key)) if facts.has(key) else set()
         except ParacrineError:
             return set()
 
-    def _record(self, hr: HostRun, outcome: Any) -> None:
+    def pending_changes(self) -> bool:
+        """Whether applying would change something on some host."""
+        return any(hr.has_work() for hr in self.hosts.values())
+
+    # ------------------------------------------------------------ applying
+    def apply(self) -> None:
+        """Apply every host's plan, each host in a thread of its own, stage after stage."""
+        todo = [hr for hr in self.hosts.values() if hr.has_work()]
+        if todo:
+            pool = ThreadPoolExecutor(max_workers=min(self.parallel, len(todo)), thread_name_prefix="apply")
+            try:
+                for future in as_completed([pool.submit(self._apply_host, hr) for hr in todo]):
+                    future.result()
+            finally:
+                pool.shutdown(wait=False, cancel_futures=True)
+        for hr in self.active():
+            if hr.stage is not Stage.DONE:
+                self._set(hr, Stage.DONE)
+        self.timings.mark("apply")
+
+    def _apply_host(self, hr: HostRun) -> None:
+        try:
+            self._apply_stages(hr)
+        except Exception as exc:  # a bug must fail this host, not the run
+            self._fail(hr, PlanError(f"internal error while applying: {type(exc).__name__}: {exc}"))
+
+    def _apply_stages(self, hr: HostRun) -> None:
+        while hr.ok and hr.plan is not None:
+            plan = hr.plan
+            if plan.changing or hr.stale:
+                self._set(hr, Stage.APPLYING, f"applying {len(plan.changing)} operation(s)")
+                if not self._run_batch(hr, plan):
+                    return
+            hr.applied.append(plan)
+            hr.plan = None
+            if not plan.deferred:
+                self._set(hr, Stage.DONE)
+                return
+            hr.todo = plan.deferred
+            self.gatherer.forget(hr.name)  # the host changed: gather its facts again
+            self._set(hr, Stage.FACTS, "gathering facts after earlier changes")
+            self._plan_rounds([hr])
+
+    def _run_batch(self, hr: HostRun, plan: HostPlan) -> bool:
+        from paracrine.remote.execute import run_batch
+
+        batch = build_batch(plan, self.deploy, self._pending(hr), self.spool, forget=hr.stale)
+        hr.stale = {}
+        files = streamed_paths(batch)
+        if files:
+            attach_source(batch, self.session.serve_files(files))
+        outcome = self.session.call_one(hr.name, run_batch, batch)
+        hr.batches += 1
         hr.apply_seconds += outcome.seconds
         if not outcome.ok:
-            hr.error = ConnectError(f"applying changes failed: {outcome.error}", host=hr.name)
-            return
-        results = parse_results(outcome.value)
-        hr.results.update(results)
-        for index, result in results.items():
-            if result.status == "changed":
-                hr.changed.add(index)
-            elif result.status in ("failed", "skipped"):
-                hr.blocked.add(index)
+            what = "lost the connection while applying changes" if outcome.lost else "applying changes failed"
+            self._fail(hr, ConnectError(f"{what}: {outcome.error}"), lost=outcome.lost)
+            return False
+        hr.results.update(parse_results(outcome.value))
+        return True
+
+    # ------------------------------------------------------------ after planning
+    def old_contents(self) -> dict[str, dict[str, Any]]:
+        """Current lines of the files the plan writes (for ``--diff``; one extra round trip)."""
+        from paracrine.changes import WriteFile
+        from paracrine.gather import make_key
+
+        wanted: dict[str, list[FactKey]] = {}
+        for hr in self.active():
+            ops = hr.planned_ops()
+            paths = {c.path for p in ops for c in p.changes if isinstance(c, WriteFile) and not p.call.sensitive}
+            if paths:
+                wanted[hr.name] = [make_key("files.lines", {"path": p}) for p in sorted(paths)]
+        if not wanted:
+            return {}
+        self.gatherer.fetch(wanted)
+        old: dict[str, dict[str, Any]] = {}
+        for name, keys in wanted.items():
+            facts = self.gatherer.facts(name)
+            for key in keys:
+                try:
+                    old.setdefault(name, {})[key.args["path"]] = facts.get(key)
+                except (ParacrineError, KeyError) as exc:
+                    old.setdefault(name, {})[key.args["path"]] = exc
+        return old
 
     def remember_keys(self) -> None:
         """Store which facts each host's plan read, to prefetch them next time in the first round."""
         for hr in self.active():
             keys = self.gatherer.facts(hr.name).values.keys()
             self.cache.save_keys(hr.name, self.deploy_id, keys)
+
+    def round_trips(self, kind: str) -> int:
+        """The most fact (``"facts"``) or apply (``"apply"``) round trips any host took."""
+        if kind == "apply":
+            return max((hr.batches for hr in self.hosts.values()), default=0)
+        counts = [self.session.round_trips.get(n, 0) - hr.batches for n, hr in self.hosts.items()]
+        return max(counts, default=0)
+
+
+def deploy_name(files: Sequence[Path]) -> str:
+    """The deploy's name on targets (pending handler records): its files as ``dir/file.py``, joined."""
+    return "+".join(f"{p.resolve().parent.name}/{p.name}" for p in files)
+
+
+def _holder() -> str:
+    """Who holds a host's run lock, as another run will report it."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    return f"paracrine pid {os.getpid()} on {socket.gethostname()} since {stamp}"
+
+
+def _fetch_error(problem: FetchError) -> ParacrineError:
+    if problem.locked_by is not None:
+        return LockError(
+            f"another run holds the host's lock ({problem.locked_by})",
+            hint="wait for it to finish, or pass --wait-lock SECONDS",
+        )
+    if problem.lost:
+        return ConnectError(f"lost the connection while gathering facts: {problem.message}")
+    return FactError(f"gathering facts failed: {problem.message}")

@@ -31,10 +31,12 @@ from typing import Any
 
 from paracrine import dag
 from paracrine.errors import ParacrineError
-from paracrine.gather import FactKey, HostFacts, make_key
+from paracrine.factkey import FactKey
+from paracrine.gather import HostFacts, make_key
+from paracrine.handlers import pending_fact_key
 from paracrine.hosts import Host, HostData
 from paracrine.operation import OpCall, Operation, Options
-from paracrine.plan import HostPlan, PlannedOp, Planner, pending_key
+from paracrine.plan import HostPlan, PlannedOp, Planner
 
 # ---------------------------------------------------------------- operation cases
 
@@ -59,7 +61,7 @@ def planner_for(op: Operation, case: dict[str, Any], facts: list[list[Any]] | No
     name = host_spec.get("name", "testhost")
     host = Host(name, tuple(host_spec.get("groups", ())), HostData(name, host_spec.get("data", {})), "case")
     memo = HostFacts(name, _facts(case.get("facts", []) if facts is None else facts))
-    memo.values.setdefault(pending_key(), [])
+    memo.values.setdefault(pending_fact_key(), {})
     from paracrine.current import running_for
     from paracrine.deploy import DeployHost
 
@@ -90,7 +92,7 @@ def plan_predicted(op: Operation, case: dict[str, Any]) -> tuple[HostPlan, HostP
 
 
 def changes_json(planned: PlannedOp) -> list[dict[str, Any]]:
-    return [change.to_json() for change in planned.changes]
+    return [change.to_json(contents=True) for change in planned.changes]
 
 
 def check_case(op: Operation, case: dict[str, Any], base_dir: Path | None = None) -> None:

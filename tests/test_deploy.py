@@ -35,7 +35,7 @@ files.line("/srv/t/list.conf", "a = 1")
 files.line("/srv/t/list.conf", "b = 2")
 files.link("/srv/t/current", "/srv/t/conf")
 server.shell("echo boot >> /srv/t/boot.log && touch /srv/t/.booted", creates="/srv/t/.booted")
-server.shell("echo reload >> /srv/t/reloads.log", reload_on=[conf], name="reload app")
+server.shell("echo reload >> /srv/t/reloads.log", reload_on=[conf], title="reload app")
 """
 
 TEMPLATE = "name = {{ host.name }}\nport = {{ port }}\nrevision = {{ revision }}\n"
@@ -117,7 +117,7 @@ def test_a_zero_change_run_is_one_fact_round_trip_per_host(lab_hosts: Callable[[
             deploy.plan()
             assert not deploy.pending_changes()
             assert dict(deploy.session.round_trips) == {"h01": 1, "h02": 1, "h03": 1}
-            assert deploy.fact_rounds == 1 and deploy.apply_rounds == 0
+            assert deploy.round_trips("facts") == 1 and deploy.round_trips("apply") == 0
 
 
 FAILING = """\
@@ -126,7 +126,7 @@ from paracrine import host
 from paracrine.operations import files, server
 
 files.file("/srv/f/before.txt", content="before\\n")
-gate = server.shell(f"exit {os.environ.get('FAIL_CODE', '3') if host.name == 'h02' else 0}", name="gate")
+gate = server.shell(f"exit {os.environ.get('FAIL_CODE', '3') if host.name == 'h02' else 0}", title="gate")
 files.file("/srv/f/after.txt", content="after\\n" * 1000, requires=[gate])
 files.file("/srv/f/independent.txt", content="independent\\n")
 """
@@ -157,10 +157,10 @@ HANDLERS = """\
 import os
 from paracrine.operations import files, server
 
-notified = server.shell("echo notified >> /srv/h/notify.log", name="notified handler")
+notified = server.shell("echo notified >> /srv/h/notify.log", title="notified handler")
 a = files.file("/srv/h/a", content=os.environ.get("A", "a") + "\\n", notify=[notified])
 b = files.file("/srv/h/b", content=os.environ.get("B", "b") + "\\n", notify=[notified])
-server.shell("echo fired >> /srv/h/fired.log", reload_on=[a, b], name="reload handler")
+server.shell("echo fired >> /srv/h/fired.log", reload_on=[a, b], title="reload handler")
 """
 
 
@@ -188,8 +188,8 @@ import os
 from paracrine.operations import files, server
 
 conf = files.file("/srv/d/conf", content="v1\\n")
-gate = server.shell("test -e /srv/d/ok", requires=[conf], name="gate")
-server.shell("echo fired >> /srv/d/fired.log", reload_on=[conf], requires=[gate], name="handler")
+gate = server.shell("test -e /srv/d/ok", requires=[conf], title="gate")
+server.shell("echo fired >> /srv/d/fired.log", reload_on=[conf], requires=[gate], title="handler")
 """
 
 
@@ -227,7 +227,7 @@ def test_an_unpredictable_command_splits_the_batch(lab_hosts: Callable[[int], li
         deploy.plan()
         assert [len(deploy.hosts["h01"].plan.changing), len(deploy.hosts["h01"].plan.deferred)] == [1, 1]
         deploy.apply()
-        assert (deploy.fact_rounds, deploy.apply_rounds) == (2, 2)
+        assert (deploy.round_trips("facts"), deploy.round_trips("apply")) == (2, 2)
     assert on(host, "/srv/s/made").read_text() == "managed\n"
     assert invoke([str(site), "-i", "@lab/1", "--check", "--state-dir", str(tmp_path / "state")]).exit_code == 0
 
@@ -281,7 +281,7 @@ def test_graph_and_diff(lab_hosts: Callable[[int], list[Any]], site: Path, monke
 IGNORED = """\
 from paracrine.operations import files, server
 
-flaky = server.shell("exit 5", name="flaky", ignore_errors=True)
+flaky = server.shell("exit 5", title="flaky", ignore_errors=True)
 files.file("/srv/i/after", content="ran\\n", requires=[flaky])
 """
 

@@ -10,14 +10,16 @@ import pytest
 from paracrine import errors
 from paracrine.errors import (
     ArgumentError,
+    ConflictError,
     ConnectError,
     CycleError,
     DeployFileError,
-    ExecutionError,
     ExitCode,
     FactError,
     HostDataError,
     InventoryError,
+    LocalFileError,
+    LockError,
     ParacrineError,
     PlanError,
     SetupError,
@@ -180,11 +182,13 @@ def test_exit_code_values_are_the_documented_ones() -> None:
         (TemplateError, 3),
         (UnknownFactError, 3),
         (CycleError, 3),
+        (ConflictError, 3),
+        (LocalFileError, 3),
         (SetupError, 4),
         (ConnectError, 1),
         (FactError, 1),
         (PlanError, 1),
-        (ExecutionError, 1),
+        (LockError, 1),
     ],
 )
 def test_exit_code_of_each_error_class(cls: type[ParacrineError], code: int) -> None:
@@ -207,11 +211,13 @@ def test_every_error_class_is_covered_by_the_exit_code_table() -> None:
         TemplateError,
         UnknownFactError,
         CycleError,
+        ConflictError,
+        LocalFileError,
         SetupError,
         ConnectError,
         FactError,
         PlanError,
-        ExecutionError,
+        LockError,
     }
 
 

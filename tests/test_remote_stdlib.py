@@ -13,14 +13,21 @@ import pkgutil
 import subprocess
 import sys
 
+import paracrine.changes
 import paracrine.facts
 
 TARGET_MODULES = [
     "paracrine",
     "paracrine.fact",
+    "paracrine.handlers",
+    "paracrine.secret",
+    "paracrine.changes",
+    *[f"paracrine.changes.{m.name}" for m in pkgutil.iter_modules(paracrine.changes.__path__)],
     "paracrine.remote.gather",
     "paracrine.remote.execute",
     "paracrine.remote.state",
+    "paracrine.remote.wire",
+    "paracrine.remote.lock",
     *[f"paracrine.facts.{m.name}" for m in pkgutil.iter_modules(paracrine.facts.__path__)],
 ]
 

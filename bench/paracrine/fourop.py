@@ -11,10 +11,10 @@ from paracrine.operations import files, server
 
 TEST_FILE = Path(__file__).resolve().parents[1] / "fourop" / "files" / "test_file.txt"
 
-server.user("pyinfra", home="/home/pyinfra", shell="/bin/bash", name="Add pyinfra user")
+server.user("pyinfra", home="/home/pyinfra", shell="/bin/bash", title="Add pyinfra user")
 
-files.file("/var/log/pyinfra.log", mode=0o777, owner="pyinfra", name="Add log file")
+files.file("/var/log/pyinfra.log", mode=0o777, owner="pyinfra", title="Add log file")
 
-files.put(str(TEST_FILE), "/home/pyinfra/test_file.txt", owner="pyinfra", name="Copy a file")
+files.put(str(TEST_FILE), "/home/pyinfra/test_file.txt", owner="pyinfra", title="Copy a file")
 
-server.shell('echo "hi!"', name="Run some shell")
+server.shell('echo "hi!"', title="Run some shell")

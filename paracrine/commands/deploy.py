@@ -40,9 +40,16 @@ def _common(func: Any) -> Any:
 @click.option("--dry-run", is_flag=True, help="Plan and show what would change; change nothing.")
 @click.option("--check", is_flag=True, help="Like --dry-run; exit 2 when changes are pending, 0 when in sync.")
 @click.option("--diff", is_flag=True, help="Show unified diffs of file contents that would change.")
-@click.option("-y", "--yes", is_flag=True, help="Apply without asking (no prompt is shown without a TTY anyway).")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan and results as JSON (implies -y).")
-@click.option("-v", "--verbose", is_flag=True, help="Also list operations that are already in sync.")
+@click.option("-y", "--yes", is_flag=True, help="Apply without asking (required to apply without a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and results as JSON (apply only with -y).")
+@click.option("-v", "--verbose", is_flag=True, help="Also list operations that are already in sync, and output.")
+@click.option(
+    "--wait-lock",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds to wait when another run holds a host's lock.",
+)
 def deploy(
     files: tuple[Path, ...],
     inventory: str | None,
@@ -55,6 +62,7 @@ def deploy(
     yes: bool,
     as_json: bool,
     verbose: bool,
+    wait_lock: float,
 ) -> int:
     """Make the hosts match FILES (deploy files in plain Python).
 
@@ -71,33 +79,52 @@ def deploy(
     from paracrine import report_run
     from paracrine.run import DeployRun
 
-    with DeployRun(files, hosts, cache=FactCache(_state(state_dir)), session=session) as run:
+    applying = not (dry_run or check)
+    cache = FactCache(state_dir_of(state_dir))
+    with DeployRun(
+        files, hosts, cache=cache, session=session, apply=applying, wait_lock=wait_lock, listener=report.host_event
+    ) as run:
         run.connect()
         run.plan()
+        old = run.old_contents() if diff else None
         if not as_json:
-            old = _old_contents(run) if diff else None
             report_run.print_plan(run, verbose=verbose, old_files=old)
         pending = run.pending_changes()
-        if pending and not (dry_run or check) and not _confirmed(yes or as_json):
+        refused: UserError | None = None
+        declined = False
+        if pending and applying:
+            refused = _refusal(yes, as_json)
+            declined = refused is None and not yes and not click.confirm("Apply these changes?", default=False)
+            if refused is None and not declined:
+                run.apply()
+        run.remember_keys()
+        if declined:
             report.note("nothing applied")
             return int(ExitCode.OK)
-        if pending and not (dry_run or check):
-            run.apply()
-        run.remember_keys()
-        if as_json:
-            report.print_json(report_run.run_json(run))
-        else:
-            report_run.print_failures(run)
-            if not (dry_run or check) or verbose:
-                report_run.print_summary(run)
-            elif check:
-                code = _exit_code(run, check=True, pending=pending)
-                state = {ExitCode.OK: "in sync", ExitCode.PENDING: "changes pending"}.get(code, "failed")
-                report.note(f"{state}; {run.timings.summary()}")
-    return int(_exit_code(run, check=check, pending=pending))
+        _print_outcome(run, as_json=as_json, verbose=verbose, dry_run=not applying or refused is not None, check=check)
+    if refused is not None:
+        raise refused
+    return int(exit_code(run, check=check, pending=pending))
 
 
-def _state(explicit: Path | None) -> Path:
+def _print_outcome(run: Any, *, as_json: bool, verbose: bool, dry_run: bool, check: bool) -> None:
+    from paracrine import report_run
+
+    if as_json:
+        report.print_json(report_run.run_json(run, dry_run=dry_run))
+        return
+    if not dry_run:
+        report_run.print_applied(run, verbose=verbose)
+    report_run.print_failures(run)
+    if check and not verbose:
+        code = exit_code(run, check=True, pending=run.pending_changes())
+        state = {ExitCode.OK: "in sync", ExitCode.PENDING: "changes pending"}.get(code, "failed")
+        report.note(f"{state}; {run.timings.summary()}")
+    elif not dry_run or verbose:
+        report_run.print_summary(run, dry_run=dry_run)
+
+
+def state_dir_of(explicit: Path | None) -> Path:
     return state_dir(explicit)
 
 
@@ -109,50 +136,27 @@ def _check_files(files: tuple[Path, ...]) -> None:
             raise UserError(f"deploy file {path} is not a .py file", hint="deploy files are Python files")
 
 
-def _exit_code(run: Any, *, check: bool, pending: bool) -> ExitCode:
+def exit_code(run: Any, *, check: bool, pending: bool) -> ExitCode:
     """1 when a host failed; 3 when every failure is bad input and nothing was applied."""
     errors = []
+    applied = any(hr.batches for hr in run.hosts.values())
     for hr in run.hosts.values():
         errors += [hr.error] if hr.error is not None else []
         errors += [p.error for p in hr.planned_ops() if p.error is not None and not p.call.options.ignore_errors]
-        if any(r.status == "failed" for r in hr.results.values()):
+        if any(r.status in ("failed", "skipped") for r in hr.results.values()):
             return ExitCode.FAILED
     if errors:
-        bad_input = run.apply_rounds == 0 and all(isinstance(e, UserError) for e in errors)
+        bad_input = not applied and all(isinstance(e, UserError) for e in errors)
         return ExitCode.BAD_INPUT if bad_input else ExitCode.FAILED
     return ExitCode.PENDING if check and pending else ExitCode.OK
 
 
-def _confirmed(yes: bool) -> bool:
-    if yes or not sys.stdin.isatty():
-        return True
-    return click.confirm("Apply these changes?", default=False)
-
-
-def _old_contents(run: Any) -> dict[str, dict[str, Any]]:
-    """Current lines of the files the plan writes (one extra round trip, only with --diff)."""
-    from paracrine.changes import WriteFile
-    from paracrine.gather import make_key
-
-    wanted: dict[str, list[Any]] = {}
-    for hr in run.active():
-        if hr.plan is None:
-            continue
-        paths = {c.path for p in hr.plan.changing for c in p.changes if isinstance(c, WriteFile)}
-        if paths:
-            wanted[hr.name] = [make_key("files.lines", {"path": p}) for p in sorted(paths)]
-    if not wanted:
-        return {}
-    run.gatherer.fetch(wanted)
-    old: dict[str, dict[str, Any]] = {}
-    for name, keys in wanted.items():
-        memo = run.gatherer.facts(name)
-        for key in keys:
-            try:
-                old.setdefault(name, {})[key.args["path"]] = memo.get(key)
-            except Exception as exc:
-                old.setdefault(name, {})[key.args["path"]] = exc
-    return old
+def _refusal(yes: bool, as_json: bool) -> UserError | None:
+    """Why changes may not be applied without asking (no ``-y``, and no terminal or ``--json``), else None."""
+    if yes or not (as_json or not sys.stdin.isatty()):
+        return None
+    why = "--json does not ask" if as_json else "there is no terminal to ask"
+    return UserError(f"changes are pending and {why}; nothing was applied", hint="pass -y to apply them")
 
 
 @click.command()
@@ -172,7 +176,7 @@ def graph(
 
     _check_files(files)
     hosts = select(inventory, limits, base_dir=files[0].resolve().parent)
-    with DeployRun(files, hosts, cache=FactCache(_state(state_dir)), parallel=parallel) as run:
+    with DeployRun(files, hosts, cache=FactCache(state_dir_of(state_dir)), parallel=parallel) as run:
         run.connect()
         run.plan()
     graphs = []

@@ -13,8 +13,9 @@ from paracrine import report
 from paracrine.cli import debug_option
 from paracrine.errors import ArgumentError, ExitCode, UserError, did_you_mean
 from paracrine.factcache import FactCache, state_dir
+from paracrine.factkey import FactKey
 from paracrine.factspec import FactSpec
-from paracrine.gather import FactKey, load_builtin_facts, make_key, resolve_fact
+from paracrine.gather import load_builtin_facts, make_key, resolve_fact
 from paracrine.targets import Timings, select
 
 LAB_MAX = 200  # hosts in the lab (inventory.lab_hosts)
@@ -142,15 +143,16 @@ def _show_live(
         results: dict[str, dict[str, Any]] = {}
         for host in hosts:
             failure = session.failed.get(host.name)
-            error = failure.message if failure else call_errors.get(host.name)
+            problem = call_errors.get(host.name)
+            error = failure.message if failure else (problem.message if problem else None)
             results[host.name] = _host_values(gatherer, host.name, requests, error)
         round_trips = max(session.round_trips.values(), default=0)
     _print(results, requests, as_json, summary)
     reached = len(hosts) - len(session.failed)
     for exc in session.failed.values():
         report.error(exc)
-    for name, message in call_errors.items():
-        report.error(f"{name}: gathering facts failed: {message}")
+    for name, problem in call_errors.items():
+        report.error(f"{name}: gathering facts failed: {problem.message}")
     report.note(f"{reached}/{len(hosts)} hosts: {timings.summary()} ({round_trips} round trip per host)")
     return int(ExitCode.FAILED if session.failed or call_errors or _any_failure(results) else ExitCode.OK)
 

@@ -40,7 +40,9 @@ def ops(name: str | None) -> int:
     op = operations[name]
     click.echo(f"{op.name}({_parameters(op)})\n")
     click.echo(inspect.cleandoc(op.doc))
-    click.echo("\nEngine options: name=, become=, requires=[...], notify=[...], reload_on=[...], ignore_errors=")
+    click.echo(
+        "\nEngine options: title=, become=, requires=[...], notify=[...], reload_on=[...], ignore_errors=, sensitive="
+    )
     return int(ExitCode.OK)
 
 

@@ -10,26 +10,37 @@ import importlib
 from typing import Any
 
 from paracrine.fact import lookup
+from paracrine.remote import wire
 
 MAX_ERROR = 2000
 _BUILTIN_SCALARS = (str, int, float, bool, bytes, type(None))
 
 
-def gather(requests: list[list[Any]]) -> list[dict[str, Any]]:
+def gather(requests: list[list[Any]], lock: dict[str, Any] | None = None) -> wire.GatherReply:
     """Run facts and return one result per request, in order.
 
     Args:
         requests: ``[module, function, kwargs, cached_fingerprint]`` items.
+        lock: ``{"holder": text, "wait": seconds}`` to take the host's run lock
+            first (:mod:`paracrine.remote.lock`); if another run holds it, no
+            fact runs and the reply names the holder.
 
     Returns:
-        Per request one of ``{"value": v, "fp": fp}``, ``{"same": True, "fp": fp}``
+        ``{"results": [...], "lock": None | {"held": True, "holder": ...}}``; per
+        request one of ``{"value": v, "fp": fp}``, ``{"same": True, "fp": fp}``
         (the fingerprint matched the cached one, so the value is not re-sent) or
         ``{"error": "message", "type": "ExceptionType"}``.
     """
-    return [_one(*request) for request in requests]
+    if lock is not None:
+        from paracrine.remote import lock as run_lock
+
+        holder = run_lock.acquire(str(lock["holder"]), float(lock.get("wait", 0)))
+        if holder is not None:
+            return {"results": [], "lock": {"held": True, "holder": holder}}
+    return {"results": [_one(*request) for request in requests], "lock": None}
 
 
-def _one(module: str, function: str, kwargs: dict[str, Any], cached_fp: Any) -> dict[str, Any]:
+def _one(module: str, function: str, kwargs: dict[str, Any], cached_fp: Any) -> wire.FactReply:
     try:
         func = getattr(importlib.import_module(module), function)
         spec = lookup(module, function)

@@ -1,0 +1,172 @@
+"""Handlers, in one place: their identity, durable pending triggers, and the "triggered" rule.
+
+A *handler* is an operation call with ``reload_on=[...]`` (or named in another
+call's ``notify=[...]``). It runs only when one of its triggers changed
+something, once however many did.
+
+Triggers are durable. When a triggering step changes something, the target
+records the handler as *pending* (a file under ``<state dir>/pending/``)
+before the run goes on; the record is removed when the handler has run. A run
+that stops in between (a failure, a lost connection, Ctrl-C) leaves the record,
+and the next run reads it (the :func:`pending_handlers` fact) and runs the
+handler even though nothing changes this time.
+
+A handler's key is its *identity in the deploy*, not its arguments: its
+``title=`` if it has one, else its operation and the operations it handles. So
+a handler whose command failed and that the user then fixed still runs, and a
+record whose handler left the deploy is reported as stale and removed.
+
+Controller side: :func:`assign_keys`, :func:`is_triggered`, :func:`triggers`, :func:`step_fields`,
+:func:`stale`. Target side (standard library only): :func:`pending_handlers`,
+:func:`mark_pending`, :func:`clear_pending`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from paracrine.fact import fact
+from paracrine.remote import state
+
+if TYPE_CHECKING:
+    from paracrine.factkey import FactKey
+    from paracrine.operation import OpCall
+    from paracrine.remote.wire import HandlerWire
+
+PENDING_FACT = "paracrine.handlers.pending_handlers"
+
+# ---------------------------------------------------------------- controller side
+
+
+def assign_keys(calls: Sequence[OpCall], deploy: str) -> None:
+    """Give every handler among one host's ``calls`` its stable key in ``deploy`` (:attr:`OpCall.handler_key`).
+
+    The key is the handler's title if it has one, else its operation and the
+    operations it handles; handlers with the same identity are told apart by their order.
+    """
+    seen: dict[str, int] = {}
+    for call in calls:
+        if not call.is_handler:
+            continue
+        identity = json.dumps(_identity(call))
+        occurrence = seen.get(identity, 0)
+        seen[identity] = occurrence + 1
+        text = json.dumps([deploy, identity, occurrence])
+        call.handler_key = hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _identity(call: OpCall) -> list[Any]:
+    if call.options.title:
+        return ["title", call.options.title]
+    return ["op", call.op.name, sorted(t.label for t in call.triggers)]
+
+
+def pending_fact_key() -> FactKey:
+    """The fact key of the pending records (read in every run's first fact round)."""
+    from paracrine.gather import make_key
+
+    return make_key(PENDING_FACT, {})
+
+
+def is_triggered(call: OpCall, pending: Collection[str], changed: Collection[int]) -> bool:
+    """A handler runs when a record of an earlier run is pending or one of its triggers changes now."""
+    return call.handler_key in pending or any(t.index in changed for t in call.triggers)
+
+
+def triggers(call: OpCall) -> list[list[str]]:
+    """The handlers ``call`` triggers, as ``[key, label]`` (recorded as pending when it changes)."""
+    unique = {id(h): h for h in call.handlers}
+    return [[h.handler_key, h.title] for h in unique.values()]
+
+
+def step_fields(call: OpCall, in_batch: Collection[int], pending: Collection[str]) -> HandlerWire | None:
+    """The handler part of ``call``'s step in a batch (None for calls that are not handlers)."""
+    if not call.is_handler:
+        return None
+    when = sorted(t.index for t in call.triggers if t.index in in_batch)
+    return {"key": call.handler_key, "when_changed": when, "force": call.handler_key in pending}
+
+
+def stale(calls: Sequence[OpCall], deploy: str, pending: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Pending records that no handler of this run will clear: ``{key: label}``.
+
+    Records of ``deploy`` whose handler left it, and records of older Paracrine
+    versions (no deploy recorded; their keys can no longer match).
+    """
+    live = {c.handler_key for c in calls if c.is_handler}
+    return {
+        key: str(record.get("label") or key)
+        for key, record in pending.items()
+        if record.get("deploy") in (deploy, None) and key not in live
+    }
+
+
+# ---------------------------------------------------------------- target side
+
+
+def _pending_dir() -> str:
+    return os.path.join(state.state_dir(), "pending")
+
+
+@fact
+def pending_handlers() -> dict[str, dict[str, Any]]:
+    """Handlers whose trigger changed in an earlier run that did not finish them.
+
+    Returns:
+        ``{key: {"label": ..., "deploy": ...}}`` (records of older versions
+        carry only a label).
+    """
+    directory = _pending_dir()
+    try:
+        names = sorted(name for name in os.listdir(directory) if not name.startswith("."))
+    except FileNotFoundError:
+        return {}
+    records = {}
+    for name in names:
+        try:
+            with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as stream:
+                text = stream.read(4096)
+        except OSError:
+            continue
+        try:
+            record = json.loads(text)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            record = {"label": text.strip(), "deploy": None}
+        records[name] = {"label": str(record.get("label", "")), "deploy": record.get("deploy")}
+    return records
+
+
+def mark_pending(key: str, label: str, deploy: str) -> None:
+    """Record handler ``key`` as pending (atomically, durably)."""
+    directory = _pending_dir()
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    tmp = os.path.join(directory, f".{key}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as stream:
+        stream.write(json.dumps({"label": label, "deploy": deploy}) + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(tmp, os.path.join(directory, key))
+    state.fsync_dir(directory)
+
+
+def clear_pending(keys: Iterable[str]) -> None:
+    """Remove the records of handlers that ran (or that are stale)."""
+    directory = _pending_dir()
+    removed = False
+    for key in keys:
+        if "/" in key or key.startswith("."):
+            continue
+        try:
+            os.unlink(os.path.join(directory, key))
+            removed = True
+        except FileNotFoundError:
+            continue
+    if removed:
+        state.fsync_dir(directory)
