@@ -20,6 +20,7 @@ TARGET_MODULES = [
     "paracrine.fact",
     "paracrine.remote.gather",
     "paracrine.remote.execute",
+    "paracrine.remote.fsops",
     "paracrine.remote.state",
     *[f"paracrine.facts.{m.name}" for m in pkgutil.iter_modules(paracrine.facts.__path__)],
 ]
