@@ -25,6 +25,7 @@ TARGET_MODULES = [
     *[f"paracrine.changes.{m.name}" for m in pkgutil.iter_modules(paracrine.changes.__path__)],
     "paracrine.remote.gather",
     "paracrine.remote.execute",
+    "paracrine.remote.fsops",
     "paracrine.remote.state",
     "paracrine.remote.wire",
     "paracrine.remote.lock",
