@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
     from paracrine.factkey import FactKey
 
-FORMAT_VERSION = 1
+#: 2: facts declared ``cache=False`` (file contents) are no longer stored.
+FORMAT_VERSION = 2
 
 
 def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -82,6 +83,7 @@ class FactCache:
 
     def __init__(self, root: Path) -> None:
         self.root = root / "facts"
+        self._warned: set[str] = set()
 
     def path(self, host: str) -> Path:
         safe = host.replace("/", "_").replace(os.sep, "_")
@@ -95,11 +97,27 @@ class FactCache:
             return {}
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             return {}
-        entries = doc.get("facts", {})
-        return {
-            key: CachedFact(e["fact"], e["args"], e["user"], _decode(e["value"]), e.get("fp"), e["time"])
-            for key, e in entries.items()
-        }
+        try:
+            return {
+                key: CachedFact(
+                    e["fact"], dict(e["args"]), e["user"], _decode(e["value"]), e.get("fp"), float(e["time"])
+                )
+                for key, e in doc["facts"].items()
+                if isinstance(key, str)
+            }
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            self._damaged(host, exc)
+            return {}
+
+    def _damaged(self, host: str, exc: Exception) -> None:
+        """Warn once per host that its cache is damaged; it is ignored and rewritten by this run."""
+        if host in self._warned:
+            return
+        self._warned.add(host)
+        from paracrine import report
+
+        problem = f"{type(exc).__name__}: {exc}"
+        report.warn(f"fact cache {self.path(host)} is damaged ({problem}); ignoring it, it is rebuilt by this run")
 
     def update(self, host: str, entries: dict[str, CachedFact]) -> None:
         """Merge ``entries`` into the host's cache file (written atomically)."""
@@ -141,7 +159,11 @@ class FactCache:
         try:
             doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
             items = doc[deploy_id]
-            return {FactKey(name, json.dumps(args, sort_keys=True), user) for name, args, user in items}
+            return {
+                FactKey(name, json.dumps(args, sort_keys=True), user)
+                for name, args, user in items
+                if isinstance(name, str) and isinstance(args, dict) and (user is None or isinstance(user, str))
+            }
         except (OSError, ValueError, KeyError, TypeError):
             return set()
 
@@ -149,6 +171,8 @@ class FactCache:
         try:
             doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
         except (OSError, ValueError):
+            doc = {}
+        if not isinstance(doc, dict):
             doc = {}
         items = [[k.name, k.args, k.user] for k in sorted(keys, key=lambda k: k.sort_key())]
         if doc.get(deploy_id) != items:

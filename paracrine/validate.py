@@ -31,9 +31,10 @@ def _to_mode(value: Any) -> Any:
             raise ValueError(f"{value!r} is not an octal mode like '0644'")
         return int(text, 8)
     if isinstance(value, int) and not isinstance(value, bool):
-        looks_octal = 0o777 < value <= 777 and set(str(value)) <= set("01234567")
-        if looks_octal or not 0 <= value <= 0o7777:
-            raise ValueError(f"mode {value!r} is ambiguous or out of range: write 0o{value} or '{value}'")
+        if not 0 <= value <= 0o7777:
+            raise ValueError(f"mode {value!r} is out of range: a mode is 0 to 0o7777, e.g. 0o644 or '0644'")
+        if 0o777 < value <= 777 and set(str(value)) <= set("01234567"):
+            raise ValueError(f"mode {value!r} is ambiguous: write 0o{value} or '{value}' for an octal mode")
     return value
 
 

@@ -36,7 +36,7 @@ class SetAttributes(Change):
 
 def apply(change: dict[str, Any], outcome: wire.Outcome) -> None:
     """Set the attributes that differ."""
-    from paracrine.remote import legacy_fs as fsops
+    from paracrine.remote import fsops
 
     uid, gid = fsops.ids(change.get("owner"), change.get("group"))
     outcome["changed"] = fsops.set_attributes(change["path"], mode=change.get("mode"), uid=uid, gid=gid)

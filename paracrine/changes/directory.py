@@ -37,7 +37,7 @@ class MakeDirectory(Change):
 
 def apply(change: dict[str, Any], outcome: wire.Outcome) -> None:
     """Create the directory (mode 0755 unless given), or set the attributes that differ."""
-    from paracrine.remote import legacy_fs as fsops
+    from paracrine.remote import fsops
 
     uid, gid = fsops.ids(change.get("owner"), change.get("group"))
     outcome["changed"] = fsops.make_directory(change["path"], mode=change.get("mode"), uid=uid, gid=gid)

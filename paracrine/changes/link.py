@@ -34,6 +34,6 @@ class MakeLink(Change):
 
 def apply(change: dict[str, Any], outcome: wire.Outcome) -> None:
     """Create or replace the link (a temporary link renamed over the path); a directory there is an error."""
-    from paracrine.remote import legacy_fs as fsops
+    from paracrine.remote import fsops
 
     outcome["changed"] = fsops.make_link(change["path"], change["target"])

@@ -59,7 +59,7 @@ class RemovePath(Change):
 
 def apply(change: dict[str, Any], outcome: wire.Outcome) -> None:
     """Remove what is at the path (a link itself, never what it points to)."""
-    from paracrine.remote import legacy_fs as fsops
+    from paracrine.remote import fsops
 
     if posixpath.normpath(change["path"]) == "/":
         raise ValueError("refusing to remove /")

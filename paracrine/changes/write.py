@@ -180,7 +180,7 @@ def _streamer(source: dict[str, Any], sha256: str) -> Callable[[BinaryIO], None]
 
 def apply(change: dict[str, Any], outcome: wire.Outcome) -> None:
     """Write the file unless it already has this content and these attributes."""
-    from paracrine.remote import legacy_fs as fsops
+    from paracrine.remote import fsops
 
     uid, gid = fsops.ids(change.get("owner"), change.get("group"))
     source = change.get("source")
