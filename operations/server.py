@@ -18,7 +18,7 @@ from paracrine.errors import PlanError, did_you_mean
 from paracrine.facts import files as file_facts
 from paracrine.facts import server as server_facts
 from paracrine.operation import Changes, operation
-from paracrine.operations._args import AbsPath
+from paracrine.validate import AbsPath
 from paracrine.plan import OpContext
 from paracrine.predict import Effect, fact_named, path_effects
 from paracrine.validate import Converter

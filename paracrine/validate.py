@@ -9,6 +9,8 @@ user-friendly input into ``T`` first, e.g. :data:`Mode` accepts ``0o644`` or ``"
 from __future__ import annotations
 
 import collections.abc
+import posixpath
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -49,6 +51,40 @@ def _local_path(value: Any) -> Any:
     deploy_host = _current.get(None)
     base = getattr(deploy_host, "base_dir", None) or os.getcwd()
     return os.path.normpath(os.path.join(base, value))
+
+
+def _absolute(value: Any) -> Any:
+    """An absolute path, normalised: ``/srv/app/../x/`` is ``/srv/x`` (links are never followed anyway)."""
+    if not isinstance(value, str):
+        return value
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is not an absolute path")
+    if "\0" in value:
+        raise ValueError(f"{value!r} contains a NUL character")
+    return "/" + posixpath.normpath(value).lstrip("/")
+
+
+def _regex(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+    return value
+
+
+def _one_line(value: Any) -> Any:
+    if isinstance(value, str) and ("\n" in value or "\r" in value):
+        raise ValueError(f"{value!r} is more than one line")
+    return value
+
+
+#: An absolute path on the target (normalised).
+AbsPath = Annotated[str, Converter(_absolute, "an absolute path")]
+#: A Python regular expression (checked when the operation is called).
+Regex = Annotated[str, Converter(_regex, "a regular expression")]
+#: A single line of text, without a newline.
+OneLine = Annotated[str, Converter(_one_line, "a single line")]
 
 
 #: A file on the controller; a relative path is relative to the deploy file's directory.

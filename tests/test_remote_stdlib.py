@@ -18,6 +18,7 @@ import paracrine.facts
 
 TARGET_MODULES = [
     "paracrine",
+    "paracrine.api",
     "paracrine.fact",
     "paracrine.handlers",
     "paracrine.secret",

@@ -14,6 +14,9 @@ from paracrine.remote import wire
 if TYPE_CHECKING:
     from paracrine.predict import Effect
 
+#: Only changes files: a deferred change need not run before it (see paracrine.remote.execute).
+FILES_ONLY = True
+
 
 @dataclasses.dataclass(frozen=True)
 class MakeLink(Change):

@@ -19,6 +19,9 @@ from paracrine.remote import wire
 if TYPE_CHECKING:
     from paracrine.predict import Effect
 
+#: Only changes files: a deferred change need not run before it (see paracrine.remote.execute).
+FILES_ONLY = True
+
 #: Paths that are never removed without ``force=True``: "/", every top-level
 #: directory of a Debian system, and the system's own configuration and data.
 PROTECTED = frozenset(

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
     from paracrine.predict import Effect
 
+#: Only changes files: a deferred change need not run before it (see paracrine.remote.execute).
+FILES_ONLY = True
+
 #: File contents up to this size appear in ``--json`` output and test cases.
 MAX_JSON_CONTENT = 65536
 #: Contents up to this size are predicted line by line for later ``files.line`` operations.

@@ -6,6 +6,16 @@ wire-form changes, and each change names the module whose ``apply`` runs it
 (:mod:`paracrine.changes`). A failed step skips every step that needs it; the
 other steps go on. Nothing here raises: every result is plain data.
 
+Two optional hooks of a change kind's module shape a batch:
+
+* ``merge_key(change) -> str | None`` and ``apply_merged(changes, outcomes)``:
+  consecutive steps made only of changes with the same key run as one (one
+  ``apt-get install`` for consecutive package operations). Steps are never
+  reordered to merge them.
+* ``DEFER = True``: the change (e.g. ``systemctl daemon-reload``) runs once,
+  however many steps ask for it, just before the first later step that needs
+  one of those steps or runs anything but file changes, or at the end of the batch.
+
 While a batch runs, SIGTERM (what Mitogen sends its own process when the
 connection to the controller is lost or the run is interrupted) ends the
 process group of a running command before the process exits, so no command
@@ -18,6 +28,7 @@ import importlib
 import os
 import signal
 import time
+from types import ModuleType
 from typing import Any
 
 from paracrine import handlers
@@ -26,19 +37,16 @@ from paracrine.remote import wire
 
 
 def run_batch(batch: wire.Batch) -> wire.BatchReply:
-    """Apply ``batch["steps"]`` in order; returns one reply per step."""
+    """Apply ``batch["steps"]`` in order; returns one reply per step, in the batch's order."""
     start = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         handlers.clear_pending(batch.get("forget", ()))
-        status: dict[int, str] = {}
-        replies = []
-        for step in batch["steps"]:
-            reply = _run_step(step, status, str(batch.get("deploy", "")))
-            status[step["id"]] = reply["status"]
-            replies.append(reply)
+        runner = _Runner(str(batch.get("deploy", "")))
+        runner.run(batch["steps"])
     finally:
         signal.signal(signal.SIGTERM, previous)
+    replies = [runner.replies[step["id"]] for step in batch["steps"]]
     return {"steps": replies, "duration": time.monotonic() - start}
 
 
@@ -48,42 +56,8 @@ def _terminate(signum: int, frame: Any) -> None:
     os._exit(128 + signum)
 
 
-def _run_step(step: wire.Step, status: dict[int, str], deploy: str) -> wire.StepReply:
-    reply: wire.StepReply = {"id": step["id"], "status": "unchanged", "changes": [], "error": None}
-    blocked = [n for n in step["needs"] if status.get(n) in wire.FAILED_STATUSES]
-    if blocked:
-        reply["status"] = "skipped"
-        reply["error"] = f"skipped: step {blocked[0]} failed or was skipped"
-        return reply
-    handler = step.get("handler")
-    fire = handler is not None and (
-        handler["force"] or any(status.get(t) == "changed" for t in handler["when_changed"])
-    )
-    ran_conditional = False
-    for change, conditional in zip(step["changes"], step["conditional"], strict=True):
-        if conditional and not fire:
-            continue
-        ran_conditional = ran_conditional or conditional
-        outcome = apply_change(change)
-        if step.get("sensitive"):
-            outcome["stdout"] = outcome["stderr"] = ""
-        reply["changes"].append(outcome)
-        if outcome["error"] is not None:
-            reply["status"] = "failed"
-            reply["error"] = "command failed (output hidden: sensitive)" if step.get("sensitive") else outcome["error"]
-            break
-        if outcome["changed"]:
-            reply["status"] = "changed"
-    if reply["status"] == "failed":
-        if step.get("ignore_errors"):
-            reply["status"] = "ignored"
-        return reply
-    if reply["status"] == "changed":
-        for key, label in step.get("triggers", ()):
-            handlers.mark_pending(key, label, deploy)
-    if handler is not None and (ran_conditional or handler["force"]):
-        handlers.clear_pending([handler["key"]])
-    return reply
+def _module(change: dict[str, Any]) -> ModuleType:
+    return importlib.import_module(change["module"])
 
 
 def apply_change(change: dict[str, Any]) -> wire.Outcome:
@@ -91,9 +65,169 @@ def apply_change(change: dict[str, Any]) -> wire.Outcome:
     start = time.monotonic()
     outcome = wire.new_outcome()
     try:
-        module = importlib.import_module(change["module"])
-        module.apply(change, outcome)
+        _module(change).apply(change, outcome)
     except Exception as exc:
-        outcome["error"] = f"{type(exc).__name__}: {exc}"[: wire.MAX_ERROR]
+        outcome["error"] = _error(exc)
     outcome["duration"] = time.monotonic() - start
     return outcome
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[: wire.MAX_ERROR]
+
+
+class _Runner:
+    """Runs the steps of one batch, keeping their statuses, merged runs and deferred changes."""
+
+    def __init__(self, deploy: str) -> None:
+        self.deploy = deploy
+        self.status: dict[int, str] = {}
+        self.replies: dict[int, wire.StepReply] = {}
+        self.deferred: dict[str, tuple[dict[str, Any], list[int]]] = {}  # key -> (change, origin steps)
+        self.steps: dict[int, wire.Step] = {}
+
+    def run(self, steps: list[wire.Step]) -> None:
+        self.steps = {step["id"]: step for step in steps}
+        index = 0
+        while index < len(steps):
+            step = steps[index]
+            self._flush_before(step)
+            group = self._merge_group(steps, index)
+            if len(group) > 1:
+                self._run_merged(group)
+            else:
+                self._run_step(step)
+            index += len(group)
+        self._flush()
+
+    # ---------------------------------------------------------------- one step
+    def _blocked(self, step: wire.Step) -> wire.StepReply | None:
+        blocked = [n for n in step["needs"] if self.status.get(n) in wire.FAILED_STATUSES]
+        if not blocked:
+            return None
+        error = f"skipped: step {blocked[0]} failed or was skipped"
+        return {"id": step["id"], "status": "skipped", "changes": [], "error": error}
+
+    def _run_step(self, step: wire.Step) -> None:
+        reply = self._blocked(step) or {"id": step["id"], "status": "unchanged", "changes": [], "error": None}
+        if reply["status"] == "skipped":
+            self._record(step, reply, ran_conditional=False)
+            return
+        handler = step.get("handler")
+        fire = handler is not None and (
+            handler["force"] or any(self.status.get(t) == "changed" for t in handler["when_changed"])
+        )
+        ran_conditional = False
+        for change, conditional in zip(step["changes"], step["conditional"], strict=True):
+            if conditional and not fire:
+                continue
+            ran_conditional = ran_conditional or conditional
+            if getattr(_module(change), "DEFER", False):
+                self._defer(change, step["id"])
+                continue
+            outcome = apply_change(change)
+            reply["changes"].append(outcome)
+            if outcome["error"] is not None:
+                reply["status"], reply["error"] = "failed", outcome["error"]
+                break
+            if outcome["changed"]:
+                reply["status"] = "changed"
+        self._record(step, reply, ran_conditional)
+
+    def _record(self, step: wire.Step, reply: wire.StepReply, ran_conditional: bool) -> None:
+        """Store a step's reply: hide output of sensitive steps, record triggers, clear a handler that ran."""
+        if step.get("sensitive"):
+            for outcome in reply["changes"]:
+                outcome["stdout"] = outcome["stderr"] = ""
+            if reply["status"] == "failed":
+                reply["error"] = "failed (output hidden: sensitive)"
+        if reply["status"] == "failed" and step.get("ignore_errors"):
+            reply["status"] = "ignored"
+        if reply["status"] == "changed":
+            for key, label in step.get("triggers", ()):
+                handlers.mark_pending(key, label, self.deploy)
+        handler = step.get("handler")
+        if (
+            handler is not None
+            and reply["status"] not in ("failed", "skipped")
+            and (ran_conditional or handler["force"])
+        ):
+            handlers.clear_pending([handler["key"]])
+        self.replies[step["id"]] = reply
+        self.status[step["id"]] = reply["status"]
+
+    # ---------------------------------------------------------------- merged steps
+    def _merge_key(self, step: wire.Step) -> str | None:
+        """The key shared by every change of ``step`` when the step can merge with its neighbours."""
+        if step.get("handler") is not None or not step["changes"] or any(step["conditional"]):
+            return None
+        keys = set()
+        for change in step["changes"]:
+            module = _module(change)
+            key = module.merge_key(change) if hasattr(module, "merge_key") else None
+            if key is None:
+                return None
+            keys.add(key)
+        return keys.pop() if len(keys) == 1 else None
+
+    def _merge_group(self, steps: list[wire.Step], index: int) -> list[wire.Step]:
+        key = self._merge_key(steps[index])
+        group = [steps[index]]
+        if key is None or self._blocked(steps[index]) is not None:
+            return group
+        for step in steps[index + 1 :]:
+            if self._merge_key(step) != key or self._blocked(step) is not None:
+                break
+            group.append(step)
+        return group
+
+    def _run_merged(self, group: list[wire.Step]) -> None:
+        changes = [c for step in group for c in step["changes"]]
+        outcomes = [wire.new_outcome() for _ in changes]
+        start = time.monotonic()
+        try:
+            _module(changes[0]).apply_merged(changes, outcomes)
+        except Exception as exc:
+            for outcome in outcomes:
+                outcome["error"] = outcome["error"] or _error(exc)
+        for outcome in outcomes:
+            outcome["duration"] = time.monotonic() - start
+        position = 0
+        for step in group:
+            mine = outcomes[position : position + len(step["changes"])]
+            position += len(step["changes"])
+            failed = next((o for o in mine if o["error"] is not None), None)
+            status = "failed" if failed else "changed" if any(o["changed"] for o in mine) else "unchanged"
+            reply: wire.StepReply = {"id": step["id"], "status": status, "changes": mine, "error": None}
+            reply["error"] = failed["error"] if failed else None
+            self._record(step, reply, ran_conditional=False)
+
+    # ---------------------------------------------------------------- deferred changes
+    def _defer(self, change: dict[str, Any], step_id: int) -> None:
+        key = _module(change).merge_key(change) if hasattr(_module(change), "merge_key") else change["module"]
+        _first, origins = self.deferred.setdefault(str(key), (change, []))
+        origins.append(step_id)
+
+    def _flush_before(self, step: wire.Step) -> None:
+        """Run the deferred changes now if ``step`` needs one of their steps or runs more than file changes."""
+        if not self.deferred:
+            return
+        origins = {o for _c, ids in self.deferred.values() for o in ids}
+        files_only = all(getattr(_module(c), "FILES_ONLY", False) for c in step["changes"])
+        if origins & set(step["needs"]) or not files_only:
+            self._flush()
+
+    def _flush(self) -> None:
+        deferred, self.deferred = self.deferred, {}
+        for change, origins in deferred.values():
+            outcome = apply_change(change)
+            for step_id in dict.fromkeys(origins):
+                reply = self.replies[step_id]
+                reply["changes"].append(outcome)
+                if outcome["error"] is not None and reply["status"] not in ("failed", "ignored"):
+                    reply["status"], reply["error"] = "failed", outcome["error"]
+                elif outcome["changed"] and reply["status"] == "unchanged":
+                    reply["status"] = "changed"
+                else:
+                    continue
+                self._record(self.steps[step_id], reply, ran_conditional=False)
