@@ -16,9 +16,10 @@ sources (see :func:`~paracrine.lab.paths.apt_sources`). Recommends are followed,
 ``apt-get install`` on a host follows them by default; installing with
 ``--no-install-recommends`` needs a subset, so both work offline.
 
-The repository only grows. Its marker lists the requested packages, sorted; a request
-outside that set resolves the union again, downloads only the missing ``.deb`` files
-into ``apt-repo.tmp``, moves them in and appends their entries to ``Packages`` with an
+The repository only grows. Its marker lists the requested packages, sorted, and the
+debootstrap they were resolved against; a request outside that set, or a new root
+filesystem, resolves the union again, downloads only the missing ``.deb`` files into
+``apt-repo.tmp``, moves them in and appends their entries to ``Packages`` with an
 atomic rename, then rewrites the marker. A failed resolution or download leaves the
 repository as it was. An exclusive ``flock`` on ``cache/apt-repo.lock`` serialises labs
 that share the cache.
@@ -44,17 +45,35 @@ from paracrine.lab.tools import run
 log = logging.getLogger("paracrine.lab")
 
 INDEX = "Packages"
-#: apt's messages are parsed, so it runs untranslated.
-APT_ENV = {**os.environ, "LC_ALL": "C.UTF-8", "LANGUAGE": ""}
 _UNKNOWN = "E: Unable to locate package "
 
 
 def offline_packages(paths: LabPaths) -> list[str]:
     """The packages the offline repository was asked for, sorted (empty before it is built)."""
     try:
-        return sorted((paths.apt_repo / MARKER).read_text().split())
+        return sorted((paths.apt_repo / MARKER).read_text().partition("\n")[0].split())
     except OSError:
         return []
+
+
+def _rootfs_id(paths: LabPaths) -> str:
+    """Which debootstrap the repository was resolved against (its marker's mtime)."""
+    try:
+        return f"rootfs {(paths.rootfs / MARKER).stat().st_mtime_ns}"
+    except OSError:
+        return "rootfs none"
+
+
+def _resolved_for(paths: LabPaths) -> str:
+    """The root filesystem line of the repository's marker."""
+    try:
+        return (paths.apt_repo / MARKER).read_text().partition("\n")[2].strip()
+    except OSError:
+        return ""
+
+
+def _is_current(paths: LabPaths, wanted: set[str]) -> bool:
+    return wanted <= set(offline_packages(paths)) and _resolved_for(paths) == _rootfs_id(paths)
 
 
 def ensure_apt_repo(paths: LabPaths, packages: Iterable[str] = ()) -> None:
@@ -67,18 +86,18 @@ def ensure_apt_repo(paths: LabPaths, packages: Iterable[str] = ()) -> None:
             or apt could not fetch the package lists or a package.
     """
     wanted = set(check_package_names([*OFFLINE_PACKAGES, *packages]))
-    if wanted <= set(offline_packages(paths)):
+    if _is_current(paths, wanted):
         return
     with _locked(paths.cache / "apt-repo.lock"):
-        have = set(offline_packages(paths))
-        if not wanted <= have:
+        if not _is_current(paths, wanted):
+            have = set(offline_packages(paths))
             _extend(paths, sorted(have | wanted), sorted(wanted - have))
 
 
 def _extend(paths: LabPaths, key: Sequence[str], new: Sequence[str]) -> None:
     """Resolve and download ``key`` (all requested packages) and add what the repository lacks."""
     started = time.monotonic()
-    log.info("lab: adding %s to the offline apt repository", ", ".join(new))
+    log.info("lab: adding %s to the offline apt repository", ", ".join(new) or "what a new root filesystem lacks")
     repo, tmp = paths.apt_repo, paths.apt_repo.with_name(paths.apt_repo.name + ".tmp")
     apt = PrivateApt(paths)
     apt.update()
@@ -91,6 +110,8 @@ def _extend(paths: LabPaths, key: Sequence[str], new: Sequence[str]) -> None:
         added = _download_into(repo, tmp, apt, key, indexed)
     finally:
         shutil.rmtree(tmp)
+    marker = f"{' '.join(key)}\n{_rootfs_id(paths)}\n"
+    write_atomic(repo / MARKER, marker.encode(), 0o644, durable=True)
     size = sum((repo / name).stat().st_size for name in added)
     log.info(
         "lab: offline apt repository: %d new .deb files (%.1f MB) in %.1f s",
@@ -122,7 +143,6 @@ def _download_into(repo: Path, tmp: Path, apt: PrivateApt, key: Sequence[str], i
         old = (repo / INDEX).read_text() if (repo / INDEX).is_file() else ""
         index = (old.rstrip("\n") + "\n\n" if old.strip() else "") + entries
         write_atomic(repo / INDEX, index.encode(), 0o644, durable=True)
-    write_atomic(repo / MARKER, (" ".join(key) + "\n").encode(), 0o644, durable=True)
     return added
 
 
@@ -133,6 +153,11 @@ def indexed_files(index: Path) -> set[str]:
     except OSError:
         return set()
     return {line.split(":", 1)[1].strip().removeprefix("./") for line in lines if line.startswith("Filename:")}
+
+
+def _apt_env() -> dict[str, str]:
+    """This process's environment (proxies included) with apt untranslated, since its messages are parsed."""
+    return {**os.environ, "LC_ALL": "C.UTF-8", "LANGUAGE": ""}
 
 
 @contextmanager
@@ -199,12 +224,13 @@ class PrivateApt:
 
     def package_names(self) -> list[str]:
         """Every package name in the lists."""
-        proc = subprocess.run(["apt-cache", *self.options, "pkgnames"], capture_output=True, text=True, env=APT_ENV)
+        argv = ["apt-cache", *self.options, "pkgnames"]
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=_apt_env())
         return proc.stdout.split()
 
     def _run(self, args: Sequence[str], what: str) -> None:
         argv = ["apt-get", "-q", *self.options, *args]
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=APT_ENV)
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=_apt_env())
         with open(self.logfile, "a") as f:
             f.write(f"$ {' '.join(argv)}\n{proc.stdout}{proc.stderr}(exit {proc.returncode})\n")
         if proc.returncode == 0:

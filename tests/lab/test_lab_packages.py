@@ -169,6 +169,13 @@ def test_repository_grows_in_place_and_a_failure_leaves_it_intact(
 
     aptrepo.ensure_apt_repo(layout, ["pkg-b", "pkg-a"])  # already there: apt is not run
     assert len(FakeApt.calls) == 2
+    layout.rootfs.mkdir(parents=True)
+    (layout.rootfs / paths.MARKER).touch()  # a new debootstrap: resolved again, nothing new to add
+    aptrepo.ensure_apt_repo(layout, ["pkg-a"])
+    assert FakeApt.calls[2:] == [["pkg-a", "pkg-b"]]
+    assert (repo / "Packages").read_text() == index
+    aptrepo.ensure_apt_repo(layout, ["pkg-a"])
+    assert len(FakeApt.calls) == 3
 
     before = {p.name: p.read_bytes() for p in repo.iterdir()}
     with pytest.raises(SetupError, match="no such Debian package 'pkg-c'"):
