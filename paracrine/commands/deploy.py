@@ -112,6 +112,7 @@ def _print_outcome(run: Any, *, as_json: bool, verbose: bool, dry_run: bool, che
 
     if as_json:
         report.print_json(report_run.run_json(run, dry_run=dry_run))
+        report_run.print_failures(run)
         return
     if not dry_run:
         report_run.print_applied(run, verbose=verbose)
