@@ -280,3 +280,10 @@ def test_host_connection_uses_its_source() -> None:
     with pytest.raises(InventoryError) as info:
         host.connection()
     assert info.value.format_line().startswith("web1 [inventory.yaml]:")
+
+
+@pytest.mark.parametrize("hostname", ["-oProxyCommand=touch /tmp/pwned", "web 1", "web\n1"])
+def test_a_host_name_that_ssh_would_read_as_an_option_is_refused(hostname: str) -> None:
+    with pytest.raises(InventoryError) as info:
+        connection_from_data("web1", {"ssh_hostname": hostname})
+    assert "is not a host name (it must not start with '-' or hold spaces or control characters)" in str(info.value)
