@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from paracrine.changes.base import Change, shown
+from paracrine.facts._command import STANDARD_PATH
 from paracrine.remote import wire
 from paracrine.secret import MASK
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
     from paracrine.predict import Effect
 
-STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Seconds between SIGTERM and SIGKILL when a command's process group is ended.
 KILL_GRACE = 2.0
 
