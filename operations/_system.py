@@ -21,7 +21,7 @@ from paracrine.facts import server as server_facts
 from paracrine.facts import sysctl as sysctl_facts
 from paracrine.operation import Changes
 from paracrine.operations.files import _edited, _ensure_file
-from paracrine.predict import Effect, fact_named
+from paracrine.predict import PATH_FACTS, Effect, fact_named
 from paracrine.validate import Converter
 
 
@@ -178,11 +178,13 @@ def env_line(key: str, value: str) -> str:
 
 
 def cron_predicted(user: str, lines: list[str]) -> tuple[Effect, ...]:
-    text = "".join(line + "\n" for line in lines)
-    return (
-        Effect.updating(fact_named("cron.table", user=user), lambda _old: list(lines)),
-        Effect.updating(fact_named("cron.crontab", user=user), lambda _old: cron_facts.parse_crontab(text)),
-    )
+    """The cron facts of ``user`` once ``lines`` are installed (the parsed one is unknown if a line is malformed)."""
+    table = Effect.set(fact_named("cron.table", user=user), list(lines))
+    try:
+        entries = cron_facts.parse_crontab("".join(line + "\n" for line in lines))
+    except ValueError:
+        return (table, Effect.opaque(fact_named("cron.crontab", user=user)))
+    return (table, Effect.set(fact_named("cron.crontab", user=user), entries))
 
 
 def _sysctl_key(value: Any) -> Any:
@@ -307,18 +309,32 @@ def _fstab_line(entry: mount_facts.FstabEntry) -> str:
     return "\t".join([*fields, str(entry["dump"]), str(entry["passno"])])
 
 
-def mount_effect(path: str, fstype: str, device: str) -> Effect:
+def _below(path: str) -> Callable[[FactKey], bool]:
+    """Matches the path facts of ``path`` and everything under it."""
+
+    def match(key: FactKey) -> bool:
+        other = key.args.get("path")
+        return key.name in PATH_FACTS and isinstance(other, str) and (other == path or other.startswith(path + "/"))
+
+    return match
+
+
+def mount_effects(path: str, fstype: str, device: str) -> tuple[Effect, ...]:
+    """A file system mounted at ``path``: listed, and what is at and under ``path`` unknown until it is gathered."""
     point = {"path": path, "fstype": fstype, "source": device, "options": None, "super_options": None, "root": None}
-    return Effect.updating(fact_named("mount.points"), lambda old: [*(old or []), point])
+    listed = Effect.updating(fact_named("mount.points"), lambda old: [*(old or []), point])
+    return (listed, Effect.opaque(_below(path)))
 
 
-def umount_effect(path: str) -> Effect:
+def umount_effects(path: str) -> tuple[Effect, ...]:
+    """The file system on top at ``path`` unmounted: what was under it shows again (unknown)."""
+
     def update(old: Any) -> Any:
         points = list(old or [])
         tops = [i for i, p in enumerate(points) if posixpath.normpath(p["path"]) == path]
         return points[: tops[-1]] + points[tops[-1] + 1 :] if tops else points
 
-    return Effect.updating(fact_named("mount.points"), update)
+    return (Effect.updating(fact_named("mount.points"), update), Effect.opaque(_below(path)))
 
 
 ModuleName = Annotated[str, Converter(pattern(r"[A-Za-z0-9_-]+", "a kernel module name"), "a module name")]

@@ -59,12 +59,12 @@ from paracrine.operations._system import (
     lines_facts,
     locale_entry,
     module_effect,
-    mount_effect,
+    mount_effects,
     replace_line,
     rewrite,
     sysctl_predicted,
     text_of,
-    umount_effect,
+    umount_effects,
 )
 from paracrine.operations.files import _attributes, _ensure_file, _exists, _file_facts
 from paracrine.plan import OpContext
@@ -636,19 +636,20 @@ def locale(ctx: OpContext, locale: LocaleName, *, default: bool = False) -> Chan
 # ---------------------------------------------------------------- mounts
 
 
-def _mount_changes(path: str, top: Any, wanted: mount_facts.FstabEntry, changed: bool, info: Any) -> Changes:
-    """Mount ``wanted`` at ``path`` (remount it when its fstab entry ``changed``)."""
+def _mount_changes(ctx: OpContext, path: str, top: Any, wanted: mount_facts.FstabEntry, changed: bool) -> Changes:
+    """Mount ``wanted`` at ``path`` (a missing mount point is made); remount it when its fstab entry ``changed``."""
     device, fstype, options = wanted["device"], wanted["fstype"], wanted["options"]
     mount = ("mount", "-t", fstype, "-o", options, device, path)
     if top is None:
+        (info,) = ctx.facts((file_facts.path_info, {"path": path}))
         if info is None:
             yield MakeDirectory(path)
-        yield RunCommand(mount, predicted=(mount_effect(path, fstype, device),))
+        yield RunCommand(mount, predicted=mount_effects(path, fstype, device))
     elif changed:
         other_device = not device.startswith(DEVICE_TAGS) and top["source"] != device
         if top["fstype"] != fstype or other_device:
-            yield RunCommand(("umount", path), predicted=(umount_effect(path),))
-            yield RunCommand(mount, predicted=(mount_effect(path, fstype, device),))
+            yield RunCommand(("umount", path), predicted=umount_effects(path))
+            yield RunCommand(mount, predicted=mount_effects(path, fstype, device))
         else:
             yield RunCommand(("mount", "-o", f"remount,{options}", path), predicted=())
 
@@ -691,8 +692,7 @@ def mount(
     Example:
         server.mount("/srv/cache", device="tmpfs", fstype="tmpfs", options="size=512m,mode=1777")
     """
-    points, *found = ctx.facts((mount_facts.points, {}), *lines_facts(FSTAB), (file_facts.path_info, {"path": path}))
-    fstab, info = found[:3], found[3]
+    points, *fstab = ctx.facts((mount_facts.points, {}), *lines_facts(FSTAB))
     tops = [p for p in points if posixpath.normpath(p["path"]) == path]
     top = tops[-1] if tops else None
     wanted: mount_facts.FstabEntry | None = None
@@ -702,9 +702,9 @@ def mount(
     if fstab[2] is not None or wanted is not None:
         yield from rewrite(FSTAB, fstab, new)
     if wanted is not None and mounted:
-        yield from _mount_changes(path, top, wanted, new != (fstab[2] or []), info)
+        yield from _mount_changes(ctx, path, top, wanted, new != (fstab[2] or []))
     elif top is not None:
-        yield RunCommand(("umount", path), predicted=(umount_effect(path),))
+        yield RunCommand(("umount", path), predicted=umount_effects(path))
 
 
 # ---------------------------------------------------------------- kernel modules
@@ -772,13 +772,13 @@ def _keys_facts(ctx: OpContext, target: str, around: list[str]) -> list[Any]:
 
 @operation
 def authorized_keys(
-    ctx: OpContext, user: Name, keys: list[PublicKey], *, exclusive: bool = False, path: AbsPath | None = None
+    ctx: OpContext, user: Name, keys: list[PublicKey], *, exclusive: bool = False, file: AbsPath | None = None
 ) -> Changes:
     """Ensure SSH public keys are in a user's authorized_keys file (and, if exclusive, no others).
 
     Keys are compared by type and key data: a comment may differ, options may
     not (a key with other options is rewritten with the given ones). Without
-    ``path``, ~USER/.ssh is made a directory of mode 0700 and the file gets mode
+    ``file``, ~USER/.ssh is made a directory of mode 0700 and the file gets mode
     0600, both owned by the user. A symbolic link at either is an error: it is
     never followed (nor is one the user plants later: writes go through
     directory descriptors).
@@ -787,7 +787,7 @@ def authorized_keys(
         user: the account whose keys these are (it must exist).
         keys: public key lines, e.g. ``"ssh-ed25519 AAAA... alice@laptop"`` (options allowed in front).
         exclusive: remove every other key from the file (comments stay).
-        path: another file to manage (e.g. ``/etc/ssh/authorized_keys/alice``); its directory is left alone.
+        file: another file to manage (e.g. ``/etc/ssh/authorized_keys/alice``); its directory is left alone.
 
     Example:
         server.authorized_keys("deploy", [Path("keys/deploy.pub").read_text()], exclusive=True)
@@ -796,18 +796,18 @@ def authorized_keys(
     account = users.get(user)
     if account is None:
         raise PlanError(f"user {user!r} does not exist", hint="create it with server.user(...) first")
-    if path is None and not account["home"]:
+    if file is None and not account["home"]:
         # created earlier in this run without home=: its home is known once useradd ran
         raise Unpredictable(make_key(server_facts.users, {}))
     owner, group = user, account["group"]
-    target = path or posixpath.join(account["home"], ".ssh", "authorized_keys")
+    target = file or posixpath.join(account["home"], ".ssh", "authorized_keys")
     directory = posixpath.dirname(target)
-    around = [account["home"], directory] if path is None else []
+    around = [account["home"], directory] if file is None else []
     *infos, info, digest, lines = _keys_facts(ctx, target, around)
-    if path is None:
+    if file is None:
         home, found = infos
         if home is None or home["kind"] != "directory":
-            raise PlanError(f"the home directory {account['home']} does not exist", hint="create it, or pass path=")
+            raise PlanError(f"the home directory {account['home']} does not exist", hint="create it, or pass file=")
         if found is not None and found["kind"] != "directory":
             raise _exists(directory, found, hint="remove it; ~/.ssh must be a directory")
         if found is None:
