@@ -221,6 +221,14 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
             raise InventoryError(
                 f"{key} must be one of {', '.join(allowed)}, got {value!r}", host=name, where=source or None
             )
+    hostname = data.get("ssh_hostname", name)
+    if connector == "ssh" and (hostname.startswith("-") or not hostname.isprintable() or " " in hostname):
+        raise InventoryError(
+            f"{'ssh_hostname' if 'ssh_hostname' in data else 'host name'} {hostname!r} is not a host name "
+            "(it must not start with '-' or hold spaces or control characters)",
+            host=name,
+            where=source or None,
+        )
     password = data.get("become_password")
     if password:
         from paracrine.secret import remember
@@ -228,7 +236,7 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
         remember(password)
     return Connection(
         connector=connector,
-        hostname=data.get("ssh_hostname", name),
+        hostname=hostname,
         port=data.get("ssh_port", 22),
         user=data.get("ssh_user"),
         key=data.get("ssh_key"),
