@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from paracrine.changes import MakeDirectory, MakeLink, RemovePath, RunCommand, WriteFile
 from paracrine.errors import FactError, PlanError, did_you_mean
+from paracrine.facts import apt as apt_facts
 from paracrine.facts import cron as cron_facts
 from paracrine.facts import files as file_facts
 from paracrine.facts import modules as module_facts
@@ -387,6 +388,22 @@ def _without_mode(info: Any) -> Any:
 # ---------------------------------------------------------------- shared by the system operations
 
 
+# ---------------------------------------------------------------- shared
+
+
+def _await_package(ctx: OpContext, package: str) -> None:
+    """Defer planning when an earlier ``apt.packages`` of this run installs ``package``.
+
+    What a package installs (/etc/locale.gen, /usr/share/zoneinfo, modprobe)
+    is only known once it is installed: the engine plans this operation again
+    with fresh facts after the install ran, instead of failing now.
+    """
+    (installed,) = ctx.facts((apt_facts.packages, {}))
+    entry = installed.get(package) if isinstance(installed, dict) else None
+    if isinstance(entry, dict) and entry.get("version") is None:  # predicted, not installed yet
+        raise Unpredictable(make_key(apt_facts.packages, {}))
+
+
 # ---------------------------------------------------------------- crontab
 
 
@@ -567,6 +584,7 @@ def timezone(ctx: OpContext, tz: TimeZone) -> Changes:
         *info_facts("/etc/timezone"),
     )
     if info is None or info["kind"] not in ("file", "link"):
+        _await_package(ctx, "tzdata")
         raise _unknown_zone(ctx, tz)
     if localtime is not None and localtime["kind"] == "directory":
         raise _exists("/etc/localtime", localtime, hint="remove it: it should be a link to the zone's file")
@@ -618,6 +636,7 @@ def locale(ctx: OpContext, locale: LocaleName, *, default: bool = False) -> Chan
     available = canonical in available_names
     gen = found[:3]
     if gen[2] is None and not available:
+        _await_package(ctx, "locales")
         raise PlanError(
             f"{LOCALE_GEN} does not exist, so {locale} cannot be generated",
             hint="install the locales package first: apt.packages(['locales'])",
@@ -740,6 +759,7 @@ def modprobe(ctx: OpContext, module: ModuleName, *, present: bool = True, persis
             )
         (modprobe_path,) = ctx.facts((server_facts.which, {"command": "modprobe"}))
         if modprobe_path is None:
+            _await_package(ctx, "kmod")
             raise PlanError("modprobe is not installed", hint="install the kmod package first: apt.packages(['kmod'])")
         yield RunCommand(("modprobe", module), predicted=(module_effect(name, True),))
     if not present and is_builtin:
