@@ -24,6 +24,8 @@ from paracrine.operations.files import _edited, _ensure_file
 from paracrine.predict import PATH_FACTS, Effect, fact_named
 from paracrine.validate import Converter
 
+# ---------------------------------------------------------------- files and argument checks
+
 
 def lines_facts(path: str) -> list[tuple[Callable[..., Any], dict[str, Any]]]:
     """The requests for [path_info, sha256, lines] of a text file."""
@@ -40,6 +42,7 @@ def info_facts(path: str) -> list[tuple[Callable[..., Any], dict[str, Any]]]:
 
 
 def text_of(lines: list[str]) -> bytes:
+    """File content of ``lines``: each ends with a newline (undecodable bytes kept as they were read)."""
     return "".join(line + "\n" for line in lines).encode("utf-8", "surrogateescape")
 
 
@@ -57,6 +60,8 @@ def replace_line(lines: list[str] | None, line: str, pattern: str) -> list[str]:
 
 
 def one_line(what: str) -> Callable[[Any], Any]:
+    """A converter refusing empty and multi-line strings (``what`` names the expected value)."""
+
     def check(value: Any) -> Any:
         if isinstance(value, str) and (not value.strip() or "\n" in value or "\r" in value):
             raise ValueError(f"{value!r} is not {what}")
@@ -66,6 +71,7 @@ def one_line(what: str) -> Callable[[Any], Any]:
 
 
 def pattern(regex: str, what: str) -> Callable[[Any], Any]:
+    """A converter refusing strings that ``regex`` does not match whole."""
     compiled = re.compile(regex)
 
     def check(value: Any) -> Any:
@@ -76,11 +82,10 @@ def pattern(regex: str, what: str) -> Callable[[Any], Any]:
     return check
 
 
+# ---------------------------------------------------------------- crontab
+
 #: The comment line naming a managed crontab entry (like Ansible's ``#Ansible: NAME``).
 CRON_MARKER = "#Paracrine: "
-
-
-CRON_SPECIALS = ("@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
 def _cron_field(value: Any) -> Any:
@@ -103,14 +108,10 @@ def _cron_env(value: Any) -> Any:
 
 
 CronField = Annotated[str, Converter(_cron_field, "a cron time field such as '*/5' or 'mon-fri'")]
-
-
 CronCommand = Annotated[str, Converter(_cron_command, "a one-line command")]
 
 
 CronName = Annotated[str, Converter(pattern(r"\S(.*\S)?", "a one-line name"), "a one-line entry name")]
-
-
 CronEnv = Annotated[dict[str, str], Converter(_cron_env, "environment variables")]
 
 
@@ -187,6 +188,9 @@ def cron_predicted(user: str, lines: list[str]) -> tuple[Effect, ...]:
     return (table, Effect.set(fact_named("cron.crontab", user=user), entries))
 
 
+# ---------------------------------------------------------------- sysctl
+
+
 def _sysctl_key(value: Any) -> Any:
     if isinstance(value, str):
         if "=" in value or any(c.isspace() for c in value):
@@ -204,8 +208,6 @@ def _sysctl_value(value: Any) -> Any:
 
 
 SysctlKey = Annotated[str, Converter(_sysctl_key, "a sysctl key such as 'vm.swappiness'")]
-
-
 SysctlValue = Annotated[str, Converter(_sysctl_value, "a value such as 1, '1' or [4096, 87380, 6291456]")]
 
 
@@ -226,6 +228,8 @@ def sysctl_predicted(key: str, value: str) -> tuple[Effect, ...]:
     return (Effect.set(fact_named("sysctl.value", key=key), printed), Effect.updating(in_values, update))
 
 
+# ---------------------------------------------------------------- host name, time zone, locales
+
 _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 
 
@@ -236,8 +240,6 @@ def _host_name(value: Any) -> Any:
 
 
 HostName = Annotated[str, Converter(_host_name, "a host name such as 'web1' or 'web1.example.com'")]
-
-
 ZONEINFO = "/usr/share/zoneinfo"
 
 
@@ -245,14 +247,10 @@ TimeZone = Annotated[
     str,
     Converter(pattern(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", "a time zone name such as 'Europe/Berlin'"), "a zone"),
 ]
-
-
 LOCALE_GEN = "/etc/locale.gen"
 
 
 SUPPORTED_LOCALES = "/usr/share/i18n/SUPPORTED"
-
-
 DEFAULT_LOCALE = "/etc/default/locale"
 
 
@@ -269,20 +267,16 @@ def locale_entry(line: str, locale: str) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------- mounts
+
 FSTAB = "/etc/fstab"
-
-
 Device = Annotated[str, Converter(one_line("a device (a path, UUID=..., LABEL=..., host:/export, tmpfs)"), "a device")]
 
 
 FsType = Annotated[str, Converter(pattern(r"[a-z0-9._+-]+", "a file system type such as 'ext4'"), "a type")]
-
-
 MountOptions = Annotated[
     str, Converter(pattern(r"[^\s,]+(,[^\s,]+)*", "mount options such as 'defaults,noatime'"), "mount options")
 ]
-
-
 #: Devices named by a tag: not comparable with the source the kernel lists.
 DEVICE_TAGS = ("UUID=", "LABEL=", "PARTUUID=", "PARTLABEL=", "/dev/disk/")
 
@@ -337,6 +331,8 @@ def umount_effects(path: str) -> tuple[Effect, ...]:
     return (Effect.updating(fact_named("mount.points"), update), Effect.opaque(_below(path)))
 
 
+# ---------------------------------------------------------------- kernel modules
+
 ModuleName = Annotated[str, Converter(pattern(r"[A-Za-z0-9_-]+", "a kernel module name"), "a module name")]
 
 
@@ -350,6 +346,9 @@ def module_effect(name: str, loaded: bool) -> Effect:
         return new
 
     return Effect.updating(fact_named("modules.loaded"), update)
+
+
+# ---------------------------------------------------------------- authorized keys
 
 
 class AuthorizedKey(NamedTuple):
@@ -399,10 +398,10 @@ def parse_authorized_key(line: str) -> AuthorizedKey | None:
 
 def _public_key(value: Any) -> Any:
     if isinstance(value, str):
+        value = value.strip()  # a .pub file's content ends with a newline
         one_line("a one-line SSH public key")(value)
         if parse_authorized_key(value) is None:
             raise ValueError(f"{value[:60]!r} is not an SSH public key ('[options] TYPE BASE64 [comment]')")
-        return value.strip()
     return value
 
 
@@ -431,9 +430,9 @@ def authorized_lines(lines: list[str], keys: list[str], exclusive: bool) -> list
     return result
 
 
+# ---------------------------------------------------------------- sudoers
+
 #: The command that checks a sudoers file before it is moved in place ("{}" is the new file).
 VISUDO = ("visudo", "-cf", "{}")
-
-
 # sudo skips files in /etc/sudoers.d whose names contain "." or end with "~".
 SudoersName = Annotated[str, Converter(pattern(r"[A-Za-z0-9_-]+", "a sudoers.d file name"), "a file name")]

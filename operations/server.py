@@ -1,9 +1,16 @@
-"""Operations on the machine itself: shell commands, groups and users (mirrors ``paracrine.facts.server``).
+"""Operations on the machine itself (mirrors ``paracrine.facts.server`` and its neighbours).
 
-Groups and users are changed with the shadow tools (``groupadd``/``useradd``
-and friends), given only the settings that differ. Their effects on the
-``server.groups``/``server.users`` facts are predicted, so later operations
-plan against the accounts as they will be.
+* shell commands, groups and users: changed with the shadow tools
+  (``groupadd``/``useradd`` and friends), given only the settings that differ;
+* the system's settings: crontab entries, kernel parameters, host name, time
+  zone, locales, mounts, kernel modules, SSH authorized keys and sudoers files.
+
+Files are edited line by line, keeping what the operation does not manage, and
+written atomically (never through a link). The effects of the commands on the
+facts (``server.users``, ``cron.table``, ``sysctl.value``, ``mount.points``, ...)
+are predicted, so later operations plan against the host as it will be. Argument
+types, line editors and effects of the system operations are in
+:mod:`paracrine.operations._system`.
 """
 
 from __future__ import annotations
@@ -388,9 +395,6 @@ def _without_mode(info: Any) -> Any:
 # ---------------------------------------------------------------- shared by the system operations
 
 
-# ---------------------------------------------------------------- shared
-
-
 def _await_package(ctx: OpContext, package: str) -> None:
     """Defer planning when an earlier ``apt.packages`` of this run installs ``package``.
 
@@ -431,7 +435,7 @@ def crontab(
     table is installed with ``crontab -u USER -``. ``env`` settings are written
     inside the named entry, above its job; cron applies a setting to every
     line after it, so later entries see it too. A "%" in the command is a
-    newline to cron (write "\\\\%" for a literal one).
+    newline to cron (write "\\%" for a literal one).
 
     Args:
         command: the command line cron runs (through /bin/sh).
