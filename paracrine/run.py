@@ -405,8 +405,7 @@ class DeployRun:
     def remember_keys(self) -> None:
         """Store which facts each host's plan read, to prefetch them next time in the first round."""
         for hr in self.active():
-            keys = self.gatherer.facts(hr.name).values.keys()
-            self.cache.save_keys(hr.name, self.deploy_id, keys)
+            self.cache.save_keys(hr.name, self.deploy_id, self.gatherer.read(hr.name))
 
     def exit_code(self, *, check: bool, pending: bool) -> ExitCode:
         """The run's exit code: 1 a host failed; 3 only bad input and nothing applied; 2 --check with changes."""
