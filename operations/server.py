@@ -475,7 +475,10 @@ def crontab(
     new = cron_table(lines, name, command, block)
     if new != lines:
         stdin = text_of(new)
-        yield RunCommand(("crontab", "-u", user, "-"), stdin=stdin, predicted=cron_predicted(user, new))
+        preview = (tuple(lines), tuple(new), f"crontab of {user}")
+        yield RunCommand(
+            ("crontab", "-u", user, "-"), stdin=stdin, predicted=cron_predicted(user, new), preview=preview
+        )
 
 
 # ---------------------------------------------------------------- sysctl
