@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from paracrine.errors import ArgumentError, FactError, UnknownFactError, did_you_mean
+from paracrine.errors import ArgumentError, FactError, UnknownFactError, UserError, did_you_mean
 from paracrine.factcache import CachedFact, FactCache
 from paracrine.factkey import FactKey
 from paracrine.factspec import BUILTIN_PREFIX, FactSpec, registered, spec_of
@@ -46,7 +46,12 @@ def load_builtin_facts() -> None:
 
 
 def resolve_fact(func_or_name: Callable[..., Any] | str) -> FactSpec:
-    """The spec of a fact given as a function or by name (``files.path_info``, ``pkg.mod.func``)."""
+    """The spec of a fact given as a function or by name (``files.path_info``, ``pkg.mod.func``).
+
+    Raises:
+        UnknownFactError: no such fact.
+        UserError: the fact's module exists but cannot be imported (its error and file:line).
+    """
     if not isinstance(func_or_name, str):
         try:
             return spec_of(func_or_name)
@@ -55,13 +60,12 @@ def resolve_fact(func_or_name: Callable[..., Any] | str) -> FactSpec:
     name = func_or_name
     known = registered()
     if name not in known and "." in name:
+        from paracrine.searchpath import import_optional
+
         module = name.rsplit(".", 1)[0]
         for candidate in (BUILTIN_PREFIX + module, module):
-            try:
-                importlib.import_module(candidate)
+            if import_optional(candidate) is not None:  # a module that fails to import says why
                 break
-            except ImportError:
-                continue
         known = registered()
     if name not in known:
         load_builtin_facts()
@@ -96,7 +100,7 @@ def _known(key: FactKey) -> bool:
     """False for keys of facts that no longer exist."""
     try:
         resolve_fact(key.name)
-    except UnknownFactError:
+    except UserError:  # unknown, or its module no longer imports
         return False
     return True
 

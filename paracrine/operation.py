@@ -37,6 +37,8 @@ OPERATIONS_PREFIX = "paracrine.operations."
 ENGINE_OPTIONS = ("title", "become", "requires", "notify", "reload_on", "ignore_errors", "sensitive")
 #: Key arguments shown even when a call is sensitive (a path is not a secret).
 PATH_PARAMS = ("path", "dest", "src")
+#: Longest argument value shown in a label.
+LABEL_VALUE_MAX = 60
 
 Changes = Iterator[Change]
 Provides = Callable[[dict[str, Any]], list[tuple[str, str]]]
@@ -71,6 +73,7 @@ class OpCall:
     handlers: list[OpCall] = field(default_factory=list)  # calls this one triggers
     once_values: dict[str, Any] = field(default_factory=dict)  # what OpContext.once computed for this call
     handler_key: str = ""  # a handler's stable key (paracrine.handlers.assign_keys)
+    details: tuple[str, ...] = ()  # arguments telling it from calls with the same label (distinguish_labels)
 
     @property
     def sensitive(self) -> bool:
@@ -78,15 +81,27 @@ class OpCall:
 
     @property
     def label(self) -> str:
-        """``files.directory('/srv/app')``: the operation with its key argument (masked when sensitive)."""
+        """``files.directory('/srv/app')``: the operation with its key argument (masked when sensitive).
+
+        Calls of one host that would read the same get the arguments that tell
+        them apart: ``files.line('/etc/hosts', line='10.0.0.1 db')``.
+        """
+        key = self._shown(self.op.key_param, short=False) if self.op.key_param else None
+        parts = [] if key is None else [key]
+        parts += [f"{param}={self._shown(param, short=True) or 'None'}" for param in self.details]
+        return f"{self.op.name}({', '.join(parts)})"
+
+    def _shown(self, param: str, *, short: bool) -> str | None:
+        """Argument ``param`` as a label shows it: its repr (``short``: shortened), masked when sensitive."""
         from paracrine.changes.base import shown
 
-        key = self.args.get(self.op.key_param) if self.op.key_param else None
-        if key is None:
-            return f"{self.op.name}()"
-        if self.sensitive and self.op.key_param not in PATH_PARAMS:
-            return f"{self.op.name}({MASK})"
-        return f"{self.op.name}({shown(repr(key))})"
+        value = self.args.get(param)
+        if value is None:
+            return None
+        if self.sensitive and param not in PATH_PARAMS:
+            return MASK
+        text = shown(repr(value))
+        return text if not short or len(text) <= LABEL_VALUE_MAX else text[: LABEL_VALUE_MAX - 1] + "…"
 
     @property
     def title(self) -> str:
@@ -225,6 +240,39 @@ class Operation:
         return f"<operation {self.name}>"
 
 
+def distinguish_labels(calls: Sequence[OpCall]) -> None:
+    """Give calls of one operation that share a label the arguments that tell them apart (:attr:`OpCall.details`).
+
+    ``files.line("/etc/hosts", "a")`` and ``files.line("/etc/hosts", "b")`` are then
+    ``files.line('/etc/hosts', line='a')`` and ``files.line('/etc/hosts', line='b')``:
+    arguments that differ within the group are added in signature order until every
+    label is unique. Calls with the same arguments keep one label (their file:line
+    tells them apart).
+    """
+    groups: dict[str, list[OpCall]] = {}
+    for call in calls:
+        call.details = ()
+        groups.setdefault(call.label, []).append(call)
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        op = group[0].op
+        differing = [
+            param
+            for param in op.signature.parameters
+            if param != op.key_param and len({repr(call.args.get(param)) for call in group}) > 1
+        ]
+        for count in range(1, len(differing) + 1):
+            for call in group:
+                call.details = tuple(differing[:count])
+            if len({call.label for call in group}) == len({_arguments(call) for call in group}):
+                break
+
+
+def _arguments(call: OpCall) -> str:
+    return repr(sorted(call.args.items(), key=lambda item: item[0]))
+
+
 def _calls(option: str, values: Any) -> tuple[OpCall, ...]:
     if isinstance(values, OpCall):
         values = [values]
@@ -290,4 +338,4 @@ def builtin_operations() -> dict[str, Operation]:
     return operations_in(builtin_operation_modules())
 
 
-__all__ = ["BUILTIN_PREFIX", "Changes", "OpCall", "Operation", "Options", "operation"]
+__all__ = ["BUILTIN_PREFIX", "Changes", "OpCall", "Operation", "Options", "distinguish_labels", "operation"]
