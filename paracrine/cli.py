@@ -1,8 +1,8 @@
 """The ``paracrine`` command: the one boundary where errors become one line and an exit code.
 
-``paracrine DEPLOY.py ...`` runs a deploy; ``facts``, ``graph`` and ``lab``
-are subcommands. Heavy imports (Mitogen, networkx, jinja2) happen inside
-commands, so ``--help`` and ``--version`` start fast.
+``paracrine DEPLOY.py ...`` runs a deploy; ``facts``, ``graph``, ``ops``,
+``op``, ``run`` and ``lab`` are subcommands. Heavy imports (Mitogen, networkx,
+jinja2) happen inside commands, so ``--help`` and ``--version`` start fast.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
@@ -35,8 +36,13 @@ LAZY_COMMANDS = {
     "graph": "paracrine.commands.deploy:graph",
     "facts": "paracrine.commands.facts:facts",
     "ops": "paracrine.commands.ops:ops",
+    "op": "paracrine.commands.op:op",
+    "run": "paracrine.commands.run:run_command",
     "lab": "paracrine.lab.cli:lab",
 }
+
+#: Commands that load the user's code (deploy files, facts, operations): they take ``--path DIR``.
+SEARCH_PATH_COMMANDS = ("deploy", "graph", "facts", "ops", "op")
 
 
 class DeployGroup(click.Group):
@@ -53,7 +59,10 @@ class DeployGroup(click.Group):
             import importlib
 
             module, attr = LAZY_COMMANDS[cmd_name].split(":")
-            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+            command = getattr(importlib.import_module(module), attr)
+            if cmd_name in SEARCH_PATH_COMMANDS and not any(p.name == "search_path" for p in command.params):
+                command.params.append(_path_parameter())
+            self.add_command(command, cmd_name)
         return self.commands.get(cmd_name)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -78,7 +87,9 @@ def cli() -> None:
       paracrine deploy.py                  plan, show, confirm and apply
       paracrine deploy.py --check          exit 2 when changes are pending
       paracrine facts web1 files.path_info path=/etc/hosts
-      paracrine ops [files.template]       the built-in operations and their docs
+      paracrine ops [files.template]       operations and their docs (also a package's)
+      paracrine run web -- uptime          a command on every host of group web
+      paracrine op web files.directory path=/srv/x mode=0755
       paracrine graph deploy.py --dot
       paracrine lab up 3                   throwaway Debian hosts for tests and demos
     """
@@ -93,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run(args: list[str], *, debug: bool = False) -> int:
     """Run the CLI with ``args`` and return the exit code (never raises)."""
+    from paracrine import searchpath
+
+    searchpath.set_extra([])  # --path of an earlier in-process run (tests) does not carry over
     try:
         result: Any = cli.main(args=args, prog_name="paracrine", standalone_mode=False)
     except ParacrineError as exc:
@@ -128,3 +142,39 @@ def run(args: list[str], *, debug: bool = False) -> int:
 def debug_option(func: Any) -> Any:
     """``--debug`` on every command: show tracebacks (read by :func:`main` before parsing)."""
     return click.option("--debug", is_flag=True, expose_value=False, help="Show tracebacks of errors.")(func)
+
+
+PATH_HELP = (
+    "Also import the user's packages from DIR (repeatable); searched before the deploy file's "
+    "directory and the project root."
+)
+
+
+def _set_search_path(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> None:
+    from paracrine import searchpath
+
+    searchpath.set_extra(value)
+
+
+def _path_settings() -> dict[str, Any]:
+    return {
+        "multiple": True,
+        "metavar": "DIR",
+        "type": click.Path(exists=True, file_okay=False, path_type=Path),
+        "expose_value": False,
+        "callback": _set_search_path,
+        "help": PATH_HELP,
+    }
+
+
+def _path_parameter() -> click.Option:
+    return click.Option(["--path", "search_path"], **_path_settings())
+
+
+def path_option(func: Any) -> Any:
+    """``--path DIR`` (repeatable): where else the user's packages are imported from (:mod:`paracrine.searchpath`).
+
+    Commands that load deploy files, facts or operations take it; :class:`DeployGroup`
+    adds it to those of :data:`SEARCH_PATH_COMMANDS` that do not declare it.
+    """
+    return click.option("--path", "search_path", **_path_settings())(func)

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import CodeType
 from typing import Any
 
+from paracrine import searchpath
 from paracrine.current import running_for
 from paracrine.errors import DeployFileError, ParacrineError
 from paracrine.factkey import FactKey
 from paracrine.gather import make_key
 from paracrine.hosts import Host, HostData
-from paracrine.operation import OpCall
+from paracrine.operation import OpCall, distinguish_labels
 
 
 class DeployFactMissing(BaseException):
@@ -78,15 +79,38 @@ def _compile_version(path: str, mtime_ns: int, size: int) -> CodeType:
     return compile(source, path, "exec")
 
 
-def load_calls(paths: Sequence[Path], host: Host, lookup: Callable[[FactKey], Any]) -> list[OpCall]:
-    """Run the deploy files for ``host``; returns its operation calls in declaration order.
+@dataclass(frozen=True)
+class InlineDeploy:
+    """A deploy given as code instead of a file (``paracrine op``).
+
+    Attributes:
+        name: names the deploy on targets (pending handler records) and in the
+            fact cache (what it read last time), like a deploy file's path.
+        register: called once per host with its :class:`DeployHost` current; it
+            registers the host's operation calls (``deploy_host.register(call)``).
+    """
+
+    name: str
+    register: Callable[[DeployHost], None]
+
+
+#: What a run is made of: deploy files, or deploys given as code.
+DeploySource = Path | InlineDeploy
+
+
+def load_calls(sources: Sequence[DeploySource], host: Host, lookup: Callable[[FactKey], Any]) -> list[OpCall]:
+    """Run the deploy files (or inline deploys) for ``host``; returns its operation calls in declaration order.
 
     Raises :class:`DeployFactMissing` when a fact the file reads is not gathered yet.
     """
     deploy_host = DeployHost(host, lookup)
     with running_for(deploy_host):
-        for path in paths:
-            _run_file(path, deploy_host)
+        for source in sources:
+            if isinstance(source, InlineDeploy):
+                _run_inline(source, deploy_host)
+            else:
+                _run_file(source, deploy_host)
+    distinguish_labels(deploy_host.calls)
     for call in deploy_host.calls:
         for handler in call.options.notify:
             handler.notified_by.append(call)
@@ -101,6 +125,13 @@ def load_calls(paths: Sequence[Path], host: Host, lookup: Callable[[FactKey], An
     return deploy_host.calls
 
 
+def _run_inline(source: InlineDeploy, deploy_host: DeployHost) -> None:
+    try:
+        source.register(deploy_host)
+    except ParacrineError as exc:
+        raise exc.with_context(host=deploy_host.name) from None
+
+
 def _run_file(path: Path, deploy_host: DeployHost) -> None:
     where = str(path)
     try:
@@ -109,13 +140,11 @@ def _run_file(path: Path, deploy_host: DeployHost) -> None:
         raise DeployFileError(f"cannot read deploy file: {exc.strerror}", where=where) from None
     except SyntaxError as exc:
         raise DeployFileError(f"syntax error: {exc.msg}", where=f"{path}:{exc.lineno}") from None
-    directory = str(path.resolve().parent)
-    deploy_host.base_dir = directory
-    added = directory not in sys.path
-    if added:
-        sys.path.insert(0, directory)
+    directory = path.resolve().parent
+    deploy_host.base_dir = str(directory)
     try:
-        exec(code, {"__name__": "__paracrine_deploy__", "__file__": str(path)})
+        with searchpath.active(directory):
+            exec(code, {"__name__": "__paracrine_deploy__", "__file__": str(path)})
     except (DeployFactMissing, KeyboardInterrupt):
         raise
     except SystemExit as exc:
@@ -131,9 +160,6 @@ def _run_file(path: Path, deploy_host: DeployHost) -> None:
         raise DeployFileError(
             f"deploy file raised {type(exc).__name__}: {exc}", host=deploy_host.name, where=_where(exc, path)
         ) from exc
-    finally:
-        if added:
-            sys.path.remove(directory)
 
 
 def _where(exc: BaseException, path: Path) -> str:

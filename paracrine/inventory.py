@@ -185,21 +185,20 @@ def lab_hosts(count: int, source: str) -> list[tuple[str, dict[str, Any]]]:
     running = {h.name: h for h in lab.running_hosts()}
     wanted = [f"h{i:02d}" for i in range(1, count + 1)]
     hosts = [running[n] for n in wanted] if all(n in running for n in wanted) else lab.up(count, stop_others=False)
-    return [
-        (
-            h.name,
-            {
-                "ssh_hostname": h.address,
-                "ssh_port": h.port,
-                "ssh_user": h.user,
-                "ssh_key": h.key,
-                "ssh_known_hosts": h.known_hosts,
-                "become": h.become,
-                "lab_root": h.root,
-            },
-        )
-        for h in hosts[:count]
-    ]
+    return [(h.name, lab_host_data(h)) for h in hosts[:count]]
+
+
+def lab_host_data(host: Any) -> dict[str, Any]:
+    """The inventory data (connection settings) of a :class:`paracrine.lab.LabHost`."""
+    return {
+        "ssh_hostname": host.address,
+        "ssh_port": host.port,
+        "ssh_user": host.user,
+        "ssh_key": host.key,
+        "ssh_known_hosts": host.known_hosts,
+        "become": host.become,
+        "lab_root": host.root,
+    }
 
 
 def load_inventory(spec: str | None, deploy_dir: Path | None = None) -> Inventory:

@@ -27,13 +27,12 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from paracrine import dag, handlers
 from paracrine.batches import Spool, StepResult, attach_source, build_batch, parse_results, streamed_paths
 from paracrine.connect import Session
-from paracrine.deploy import DeployFactMissing, load_calls
+from paracrine.deploy import DeployFactMissing, DeploySource, InlineDeploy, load_calls
 from paracrine.errors import ConnectError, ExitCode, FactError, LockError, ParacrineError, PlanError, UserError
 from paracrine.factcache import FactCache
 from paracrine.factkey import FactKey
@@ -114,7 +113,8 @@ class DeployRun:
     """Drives one run of deploy files over an inventory.
 
     Args:
-        files: the deploy files, run in order for every host.
+        files: the deploy files (or :class:`~paracrine.deploy.InlineDeploy` sources, as
+            ``paracrine op`` makes), run in order for every host.
         inventory: the hosts.
         cache: the controller's fact cache.
         session: the Mitogen session (one is made if not given).
@@ -125,7 +125,7 @@ class DeployRun:
 
     def __init__(
         self,
-        files: Sequence[Path],
+        files: Sequence[DeploySource],
         inventory: Inventory,
         *,
         cache: FactCache,
@@ -149,7 +149,7 @@ class DeployRun:
         )
         self.spool = Spool()
         self.deploy = deploy_name(self.files)
-        self.deploy_id = hashlib.sha256("\0".join(str(f.resolve()) for f in self.files).encode()).hexdigest()[:16]
+        self.deploy_id = hashlib.sha256("\0".join(_source_id(f) for f in self.files).encode()).hexdigest()[:16]
         self._saved: dict[str, set[FactKey]] = {}
         self._first: dict[str, set[FactKey]] | None = None  # what the first planning pass asked for
         self._held: dict[str, Any] = {}  # hosts whose first call waits for the first pass
@@ -429,9 +429,13 @@ class DeployRun:
         return max(counts, default=0)
 
 
-def deploy_name(files: Sequence[Path]) -> str:
+def deploy_name(files: Sequence[DeploySource]) -> str:
     """The deploy's name on targets (pending handler records): its files as ``dir/file.py``, joined."""
-    return "+".join(f"{p.resolve().parent.name}/{p.name}" for p in files)
+    return "+".join(p.name if isinstance(p, InlineDeploy) else f"{p.resolve().parent.name}/{p.name}" for p in files)
+
+
+def _source_id(source: DeploySource) -> str:
+    return source.name if isinstance(source, InlineDeploy) else str(source.resolve())
 
 
 def _holder() -> str:

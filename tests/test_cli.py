@@ -18,6 +18,7 @@ import pytest
 import paracrine
 from paracrine import cli
 from paracrine.commands import facts as facts_command
+from paracrine.commands.args import convert
 from paracrine.errors import ExitCode, SetupError
 from paracrine.factspec import registered
 from paracrine.gather import load_builtin_facts
@@ -63,7 +64,7 @@ def test_help_lists_commands_and_exit_codes() -> None:
     commands = re.search(r"^Commands:\n((?:  .*\n)+)", result.stdout, re.MULTILINE)
     assert commands is not None, result.stdout
     listed = {line.split()[0] for line in commands.group(1).splitlines()}
-    assert listed == {"deploy", "facts", "graph", "lab", "ops"}
+    assert listed == {"deploy", "facts", "graph", "lab", "ops", "op", "run"}
     assert "Exit codes:" in result.stdout
     documented = {
         int(m.group(1)) for m in re.finditer(r"^\s+(\d+)\s+\S", result.stdout.split("Exit codes:")[1], re.MULTILINE)
@@ -312,7 +313,7 @@ def test_facts_parse_args_converts_by_annotation() -> None:
     ],
 )
 def test_facts_convert(annotation: str, text: str, value: object) -> None:
-    assert facts_command._convert(annotation, text, "f", "k") == value
+    assert convert(annotation, text, "f", "k") == value
 
 
 @pytest.mark.parametrize(
@@ -323,7 +324,7 @@ def test_facts_convert_errors(annotation: str, text: str) -> None:
     from paracrine.errors import ArgumentError
 
     with pytest.raises(ArgumentError) as info:
-        facts_command._convert(annotation, text, "f", "k")
+        convert(annotation, text, "f", "k")
     assert info.value.format_line() == f"f: k={text!r} is not a valid {annotation}"
 
 
@@ -413,9 +414,12 @@ def test_facts_cached_lab_target_does_not_start_the_lab(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(paracrine.lab, "up", refuse)
     result = invoke(["facts", "--cached", "@lab/2", "--state-dir", str(tmp_path / "state"), "--json"])
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["h02"]["hostname"] == {"error": "not cached"}
-    assert "h01: nothing cached" in result.stderr
+    assert result.exit_code == 1, result.stderr
+    assert json.loads(result.stdout)["h02"]["hostname"] == {"error": "never cached"}
+    assert result.stderr.splitlines() == [
+        "error: nothing ever cached on h01; run without --cached",
+        "error: nothing ever cached on h02; run without --cached",
+    ]
 
 
 def test_facts_cached_lab_count_out_of_range(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -468,14 +472,18 @@ def test_facts_local_json_then_cached(tmp_path: Path) -> None:
     other = invoke(
         ["facts", "@local", "files.path_info", "path=/nonexistent", "--json", "--cached", "--state-dir", str(state)]
     )
-    assert json.loads(other.stdout)["@local"]["files.path_info"] == {"error": "not cached"}
+    assert json.loads(other.stdout)["@local"]["files.path_info"] == {"error": "never cached"}
+    assert other.exit_code == 1
+    assert other.stderr == (
+        "error: files.path_info(path='/nonexistent') never cached on @local; run without --cached\n"
+    )
 
 
 def test_facts_cached_does_not_connect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _no_connections(monkeypatch)
     result = invoke(["facts", "@local", "server.hostname", "--cached", "--state-dir", str(tmp_path / "empty")])
-    assert result.exit_code == 0, result.stderr
-    assert "@local: nothing cached" in result.stderr
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr == "error: server.hostname() never cached on @local; run without --cached\n"
 
 
 def test_deploy_uses_the_inventory_beside_the_deploy_file(tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ TARGET_MODULES = [
     "paracrine.remote.state",
     "paracrine.remote.wire",
     "paracrine.remote.lock",
+    "paracrine.remote.adhoc",
     *[f"paracrine.facts.{m.name}" for m in pkgutil.iter_modules(paracrine.facts.__path__)],
 ]
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from typing import Any
 
 import click
 
-from paracrine import report
-from paracrine.cli import debug_option
-from paracrine.errors import ArgumentError, ExitCode, UserError, did_you_mean
+from paracrine import report, searchpath
+from paracrine.cli import debug_option, path_option
+from paracrine.commands.args import parse_key_values
+from paracrine.errors import ExitCode, UserError
 from paracrine.factcache import FactCache, state_dir
 from paracrine.factkey import FactKey
 from paracrine.factspec import FactSpec
 from paracrine.gather import load_builtin_facts, make_key, resolve_fact
-from paracrine.targets import Timings, select
+from paracrine.targets import Timings, has_default_inventory, select
 
 LAB_MAX = 200  # hosts in the lab (inventory.lab_hosts)
 
@@ -32,7 +32,7 @@ SUMMARY_FACTS = (
 
 @click.command()
 @click.argument("target", required=False)
-@click.argument("fact_name", metavar="[FACT]", required=False)
+@click.argument("fact_name", metavar="[FACT]", required=False, shell_complete=lambda c, p, i: _complete_fact(i))
 @click.argument("fact_args", metavar="[KEY=VALUE]...", nargs=-1)
 @click.option("-i", "--inventory", help="Inventory file, host list or connector (default: ./inventory.py|yaml).")
 @click.option("--limit", "limits", multiple=True, help="Only these hosts: name, group or glob (repeatable).")
@@ -41,6 +41,7 @@ SUMMARY_FACTS = (
 @click.option("--list", "list_facts", is_flag=True, help="List facts; with a NAME, show that fact's documentation.")
 @click.option("--state-dir", type=click.Path(), help="Where the fact cache lives (default: ./.paracrine).")
 @click.option("--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once.")
+@path_option
 @debug_option
 def facts(
     target: str | None,
@@ -56,26 +57,65 @@ def facts(
 ) -> int:
     """Show facts of TARGET (a host, group, glob, @lab/N or host list).
 
+    Without TARGET: every host of -i INV (or of ./inventory.py|yaml). A name that
+    is in no inventory is a host of the running lab (h01), else an SSH host name.
+
     \b
       paracrine facts web1                          common server facts
       paracrine facts @lab/3 files.path_info path=/etc/hostname
       paracrine facts @lab/3 apt.packages --json
+      paracrine facts -i inventory.yaml server.os_release
+      paracrine facts web1 myapp.facts.site_enabled name=app --path lib
       paracrine facts --list [files.path_info]
     """
-    if list_facts:
-        return _list(target)
-    if target is None:
-        raise UserError("name a TARGET: a host, group, glob or @lab/N", hint="see `paracrine facts --help`")
-    cache = FactCache(_state_root(state_dir))
-    if fact_name is None:
-        requests = {label: make_key(name, {}) for label, name in SUMMARY_FACTS}
-    else:
-        spec = resolve_fact(fact_name)
-        requests = {spec.name: make_key(spec.name, parse_args(spec, fact_args))}
-    hosts = select(inventory, limits, target=target if not cached else _offline(target))
+    with searchpath.active():
+        if list_facts:
+            return _list(target)
+        target, fact_name, fact_args = _shift_fact(target, fact_name, fact_args, inventory)
+        if target is None and inventory is None and not has_default_inventory():
+            raise UserError(
+                "name a TARGET: a host, group, glob or @lab/N (or an inventory with -i)",
+                hint="see `paracrine facts --help`",
+            )
+        cache = FactCache(_state_root(state_dir))
+        if fact_name is None:
+            requests = {label: make_key(name, {}) for label, name in SUMMARY_FACTS}
+        else:
+            spec = resolve_fact(fact_name)
+            requests = {spec.name: make_key(spec.name, parse_args(spec, fact_args))}
     if cached:
+        hosts = select(inventory, limits, target=_offline(target) if target else None, offline=True)
         return _show_cached(cache, [h.name for h in hosts], requests, as_json)
+    hosts = select(inventory, limits, target=target)
     return _show_live(cache, hosts.hosts, requests, as_json, parallel, summary=fact_name is None)
+
+
+def _shift_fact(
+    target: str | None, fact_name: str | None, fact_args: tuple[str, ...], inventory: str | None
+) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """``facts -i INV FACT [KEY=VALUE...]``: without a TARGET the first word is the fact.
+
+    Only with an inventory (``-i`` or the default one), and only when the word names
+    a fact (host names like ``web1.example.com`` have dots too).
+    """
+    if target is None or "." not in target or (fact_name is not None and "=" not in fact_name):
+        return target, fact_name, fact_args
+    if inventory is None and not has_default_inventory():
+        return target, fact_name, fact_args
+    try:
+        resolve_fact(target)
+    except UserError:
+        return target, fact_name, fact_args
+    return None, target, ((fact_name,) if fact_name is not None else ()) + fact_args
+
+
+def _complete_fact(incomplete: str) -> list[Any]:
+    from click.shell_completion import CompletionItem
+
+    load_builtin_facts()
+    from paracrine.factspec import registered
+
+    return [CompletionItem(name) for name in sorted(registered()) if name.startswith(incomplete)]
 
 
 def _state_root(explicit: str | None) -> Any:
@@ -92,39 +132,7 @@ def _offline(target: str) -> str:
 
 def parse_args(spec: FactSpec, items: tuple[str, ...]) -> dict[str, Any]:
     """``key=value`` words to keyword arguments, converted by the parameter's annotation."""
-    params = {p.name: p for p in spec.params}
-    args: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ArgumentError(f"{spec.name}: expected key=value, got {item!r}")
-        if key not in params:
-            raise ArgumentError(
-                f"{spec.name} has no parameter {key!r}",
-                hint=did_you_mean(key, params) or "parameters: " + (", ".join(params) or "none"),
-            )
-        if key in args:
-            raise ArgumentError(f"{spec.name}: {key}= is given twice", hint="pass each parameter once")
-        args[key] = _convert(params[key].annotation, text, spec.name, key)
-    return args
-
-
-def _convert(annotation: str, text: str, fact: str, key: str) -> Any:
-    try:
-        if annotation.startswith("int"):
-            return int(text)
-        if annotation.startswith("float"):
-            return float(text)
-        if annotation.startswith("bool"):
-            return {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}[text.lower()]
-        if annotation.startswith(("list", "dict")):
-            value = json.loads(text)
-            if not isinstance(value, list if annotation.startswith("list") else dict):
-                raise ValueError(text)  # e.g. argv=5: valid JSON, but not a list
-            return value
-    except (ValueError, KeyError):
-        raise ArgumentError(f"{fact}: {key}={text!r} is not a valid {annotation}") from None
-    return text
+    return parse_key_values(spec.name, {p.name: p.annotation for p in spec.params}, items)
 
 
 def _show_live(
@@ -175,18 +183,29 @@ def _any_failure(results: dict[str, dict[str, Any]]) -> bool:
 
 
 def _show_cached(cache: FactCache, names: list[str], requests: dict[str, FactKey], as_json: bool) -> int:
+    """The cached values; exit 1 (one line per host) when a value was never cached."""
     results: dict[str, dict[str, Any]] = {}
+    missing: dict[str, list[str]] = {}
     for name in names:
         entries = cache.load(name)
-        results[name] = {
-            label: entries[key.id].value if key.id in entries else report.Failure("not cached")
-            for label, key in requests.items()
-        }
+        results[name] = {}
+        for label, key in requests.items():
+            if key.id in entries:
+                results[name][label] = entries[key.id].value
+            else:
+                results[name][label] = report.Failure("never cached")
+                missing.setdefault(name, []).append(key.label() if len(requests) == 1 else label)
     _print(results, requests, as_json, summary=len(requests) > 1)
     for name in names:
         age = cache.age(name)
-        report.note(f"{name}: cached {_age(age)} ago" if age is not None else f"{name}: nothing cached")
-    return int(ExitCode.OK)
+        if name in missing:
+            if len(missing[name]) == len(requests) > 1:
+                report.error(f"nothing ever cached on {name}; run without --cached")
+            else:
+                report.error(f"{', '.join(missing[name])} never cached on {name}; run without --cached")
+        elif age is not None:
+            report.note(f"{name}: cached {_age(age)} ago")
+    return int(ExitCode.FAILED if missing else ExitCode.OK)
 
 
 def _age(seconds: float | None) -> str:
