@@ -50,9 +50,17 @@ def project_root(start: Path) -> Path | None:
     """The nearest directory at or above ``start`` that holds one of :data:`PROJECT_MARKERS`."""
     here = start.absolute()
     for directory in (here, *here.parents):
-        if any((directory / marker).exists() for marker in PROJECT_MARKERS):
+        if any(_exists(directory / marker) for marker in PROJECT_MARKERS):
             return directory
     return None
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a directory this user may not search counts as holding nothing."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 def search_dirs(base: Path | None = None) -> list[Path]:

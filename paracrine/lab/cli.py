@@ -18,7 +18,7 @@ from paracrine.errors import ParacrineError, SetupError
 from paracrine.lab import core
 from paracrine.lab.aptrepo import offline_packages
 from paracrine.lab.paths import MAX_HOSTS, lab_paths
-from paracrine.lab.state import read_inventory
+from paracrine.lab.state import LabHost, read_inventory
 
 
 class _LabGroup(click.Group):
@@ -120,16 +120,34 @@ def packages_command() -> None:
 
 @lab.command("inventory")
 @click.option("--names", is_flag=True, help="Print only the host names, one per line.")
-def inventory_command(names: bool) -> None:
-    """Print the inventory JSON the lab wrote (or just the host names)."""
+@click.option("--json", "as_json", is_flag=True, help="Print the inventory as JSON (also accepted by -i).")
+def inventory_command(names: bool, as_json: bool) -> None:
+    """Print an inventory of the running lab hosts for -i (YAML; group `lab`).
+
+    Example: paracrine lab inventory > lab.yaml && paracrine facts -i lab.yaml
+    """
     paths = lab_paths()
     hosts = read_inventory(paths)
     if not hosts:
         raise SetupError("the lab is not up", hint="run `paracrine lab up N`")
     if names:
         click.echo("\n".join(h.name for h in hosts))
+        return
+    document = inventory_document(hosts)
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
     else:
-        click.echo(json.dumps(json.loads((paths.state / "inventory.json").read_text()), indent=2))
+        import yaml
+
+        click.echo(f"# The lab in {paths.root}: `paracrine lab inventory > lab.yaml`, then `-i lab.yaml`.")
+        click.echo(yaml.safe_dump(document, sort_keys=False, default_flow_style=None, width=200), nl=False)
+
+
+def inventory_document(hosts: list[LabHost]) -> dict[str, Any]:
+    """The inventory file (``hosts:`` with connection data, group ``lab``) of these lab hosts."""
+    from paracrine.inventory import lab_host_data
+
+    return {"hosts": {h.name: lab_host_data(h) for h in hosts}, "groups": {"lab": [h.name for h in hosts]}}
 
 
 @lab.command("ssh", context_settings={"ignore_unknown_options": True})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,9 +74,21 @@ def lab_host(paths: LabPaths, name: str) -> LabHost:
 
 
 def write_state(paths: LabPaths, hosts: Sequence[LabHost]) -> None:
-    """Write the inventory, known_hosts, ssh_config and the key copy for ``hosts``."""
+    """Write the inventory, known_hosts, ssh_config and the key copy for ``hosts``.
+
+    The key copy is 0600 and root's, or, when the lab command was run through sudo,
+    the invoking user's (:func:`invoking_user`), so that user's ``paracrine facts
+    @lab/3`` and ``ssh -F .../ssh_config h01`` log in without sudo. The key gives
+    root on the lab hosts, which share this machine's kernel and network; it goes
+    only to a user who could run the lab as root anyway. The original key in the
+    cache stays root's.
+    """
     paths.state.mkdir(parents=True, exist_ok=True)
-    write_atomic(paths.state / "id_ed25519", paths.key.read_bytes(), 0o600, durable=True)
+    key = paths.state / "id_ed25519"
+    write_atomic(key, paths.key.read_bytes(), 0o600, durable=True)
+    owner = invoking_user()
+    if owner is not None:
+        os.chown(key, *owner, follow_symlinks=False)
     write_atomic(
         paths.state / "id_ed25519.pub", paths.key.with_name("id_ed25519.pub").read_bytes(), 0o644, durable=True
     )
@@ -84,6 +97,14 @@ def write_state(paths: LabPaths, hosts: Sequence[LabHost]) -> None:
     write_atomic(paths.state / "ssh_config", render_ssh_config(paths, hosts).encode(), 0o644, durable=True)
     inventory = {"hosts": [dataclasses.asdict(h) for h in hosts]}
     write_atomic(paths.state / "inventory.json", (json.dumps(inventory, indent=2) + "\n").encode(), 0o644, durable=True)
+
+
+def invoking_user() -> tuple[int, int] | None:
+    """``(uid, gid)`` of the user who ran this root process through sudo (``SUDO_UID``/``SUDO_GID``), else None."""
+    uid, gid = os.environ.get("SUDO_UID", ""), os.environ.get("SUDO_GID", "")
+    if os.geteuid() != 0 or not uid.isdigit() or not gid.isdigit() or int(uid) == 0:
+        return None
+    return int(uid), int(gid)
 
 
 def render_ssh_config(paths: LabPaths, hosts: Sequence[LabHost]) -> str:

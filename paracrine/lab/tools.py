@@ -45,8 +45,24 @@ def require_root() -> None:
     if os.geteuid() != 0:
         raise SetupError(
             "the lab needs root (it mounts overlayfs, makes namespaces and chroots)",
-            hint="run it as root, e.g. with sudo",
+            hint=f"run it as root: {sudo_command()}",
         )
+
+
+def sudo_command() -> str:
+    """This ``paracrine`` command line prefixed with sudo and the program's full path.
+
+    sudo searches its own ``secure_path``, not the user's ``PATH``, so a plain
+    ``sudo paracrine`` does not find a virtualenv's ``paracrine``.
+    """
+    import shlex
+    import sys
+
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if program is None or program.name != "paracrine":
+        return 'sudo "$(command -v paracrine)" lab ...'
+    full = shutil.which(str(program)) or str(program)
+    return "sudo " + shlex.join([str(Path(full).absolute()), *sys.argv[1:]])
 
 
 def run(argv: Sequence[str | Path], *, what: str, cwd: Path | None = None, log: Path | None = None) -> str:
