@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -183,6 +185,24 @@ def test_op_without_a_terminal_needs_yes(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "changes are pending and there is no terminal to ask; nothing was applied; pass -y" in result.stderr
     assert not (tmp_path / "y").exists()
+
+
+def test_op_diff_shows_the_new_content(tmp_path: Path) -> None:
+    target = tmp_path / "motd"
+    target.write_text("old line\n")
+    result = invoke(["op", "@local", "files.file", f"path={target}", "content=new line\n", "--diff", "--dry-run"])
+    assert result.exit_code == 0, result.stderr
+    assert "-old line" in result.stdout and "+new line" in result.stdout
+    assert target.read_text() == "old line\n"
+
+
+def test_run_and_op_are_imported_only_when_used() -> None:
+    probe = (
+        "import sys; from paracrine.cli import run; run(['--version']); "
+        "print(sorted(m for m in sys.modules if m.startswith('paracrine.commands')))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[-1] == "[]"
 
 
 def test_op_json_plan(tmp_path: Path) -> None:

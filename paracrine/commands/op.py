@@ -54,6 +54,13 @@ def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
 @click.option("-v", "--verbose", is_flag=True, help="Also list operations that are already in sync, and output.")
 @click.option("--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once.")
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Fact cache location (default: ./.paracrine).")
+@click.option(
+    "--wait-lock",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    help="Seconds to wait when another run holds a host's lock.",
+)
 @path_option
 @debug_option
 def op(
@@ -70,6 +77,7 @@ def op(
     verbose: bool,
     parallel: int,
     state_dir: Path | None,
+    wait_lock: float,
 ) -> int:
     """Apply one OPERATION to the hosts of TARGET, as a deploy file with that one call would.
 
@@ -106,6 +114,7 @@ def op(
         cache=FactCache(state_dir_path(state_dir)),
         session=session,
         apply=applying,
+        wait_lock=wait_lock,
         listener=report.host_event,
     ) as run:
         flags = {"check": check, "diff": diff, "yes": yes, "as_json": as_json, "verbose": verbose}
