@@ -273,7 +273,8 @@ def test_graph_and_diff(lab_hosts: Callable[[int], list[Any]], site: Path, monke
     assert graph.exit_code == 0, graph.stderr
     assert "~ #4 files.template('/srv/t/conf/app.conf')" in graph.stdout
     assert "after #1 (implicit), #2 (implicit), #3 (implicit)" in graph.stdout  # directory, group, owner
-    assert "#8 files.line('/srv/t/list.conf')" in graph.stdout and "after #0 (implicit), #7 (implicit)" in graph.stdout
+    assert "#8 files.line('/srv/t/list.conf', line='b = 2')" in graph.stdout  # two calls on one path: told apart
+    assert "after #0 (implicit), #7 (implicit)" in graph.stdout
     dot = invoke(["graph", str(site), "--limit", "h01", "--dot", "--state-dir", str(site.parent / "state")])
     assert dot.stdout.startswith("digraph paracrine {") and '"h01:4" -> "h01:11"' in dot.stdout
 

@@ -10,7 +10,6 @@ checked before anything connects; a bad one is one line and exit 3.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,8 +156,8 @@ def inline_call(found: Operation, kwargs: dict[str, Any]) -> InlineDeploy:
         bound = found.bind((), kwargs)
         deploy_host.register(OpCall(found, bound, Options(sensitive=contains_secret(bound)), WHERE))
 
-    name = "op " + found.name + " " + json.dumps(kwargs, sort_keys=True, default=str)
-    return InlineDeploy(name, register)
+    # One name per operation, not per arguments: the fact cache keeps one list of facts read per deploy.
+    return InlineDeploy(f"op {found.name}", register)
 
 
 def plan_confirm_apply(

@@ -38,6 +38,9 @@ class _RunCommand(click.Command):
             raise click.UsageError("no command after `--`", ctx)
         return super().parse_args(ctx, args[:split])
 
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [*super().collect_usage_pieces(ctx), "-- COMMAND [ARGS]..."]
+
 
 @click.command("run", cls=_RunCommand)
 @click.argument("target", required=False)
@@ -57,7 +60,7 @@ def run_command(
     as_json: bool,
     parallel: int,
 ) -> int:
-    """Run a command on the hosts of TARGET in parallel: paracrine run TARGET -- COMMAND [ARGS...].
+    """Run COMMAND on the hosts of TARGET in parallel (everything after `--`).
 
     TARGET is a host, group or glob of the inventory (-i, or ./inventory.py|yaml),
     a host list, a connector (@lab/3) or a lab host; without TARGET, every host
