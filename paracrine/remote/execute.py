@@ -42,7 +42,7 @@ def run_batch(batch: wire.Batch) -> wire.BatchReply:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         handlers.clear_pending(batch.get("forget", ()))
-        runner = _Runner(str(batch.get("deploy", "")))
+        runner = _Runner(str(batch.get("deploy", "")), batch.get("progress"))
         runner.run(batch["steps"])
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -85,8 +85,9 @@ def _error(exc: BaseException) -> str:
 class _Runner:
     """Runs the steps of one batch, keeping their statuses, merged runs and deferred changes."""
 
-    def __init__(self, deploy: str) -> None:
+    def __init__(self, deploy: str, progress: Any = None) -> None:
         self.deploy = deploy
+        self.progress = progress
         self.status: dict[int, str] = {}
         self.replies: dict[int, wire.StepReply] = {}
         self.deferred: dict[str, tuple[dict[str, Any], list[int]]] = {}  # key -> (change, origin steps)
@@ -164,6 +165,9 @@ class _Runner:
             handlers.clear_pending([handler["key"]])
         self.replies[step["id"]] = reply
         self.status[step["id"]] = reply["status"]
+        if self.progress is not None:
+            output = "".join(o["stdout"] + o["stderr"] for o in reply["changes"])
+            self.progress.send([step["id"], reply["status"], wire.tail(output, 2000)])
 
     # ---------------------------------------------------------------- merged steps
     def _merge_key(self, step: wire.Step) -> str | None:
