@@ -27,8 +27,14 @@ from paracrine.secret import MASK
 if TYPE_CHECKING:
     from paracrine.predict import Effect
 
-#: Added to the commands' environment: git never prompts, and speaks English.
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+#: Added to the commands' environment: git never prompts, speaks English, and gives no advice on detached HEADs.
+GIT_ENV = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "LC_ALL": "C",
+    "GIT_CONFIG_COUNT": "1",
+    "GIT_CONFIG_KEY_0": "advice.detachedHead",
+    "GIT_CONFIG_VALUE_0": "false",
+}
 #: Why a branch cannot be fast-forwarded, and what to do.
 DIVERGED = "the branch has commits the remote does not have; pass force=True to reset it to the remote's"
 
