@@ -107,15 +107,17 @@ def repo(
 ) -> Changes:
     """Ensure ``dest`` is a git checkout of ``src`` at a branch's latest commit, a tag or a commit.
 
-    Clones when ``dest`` is missing (or an empty directory); otherwise fetches
+    Clones when ``dest`` is missing or an empty directory; otherwise fetches
     and checks out the wanted revision when it differs. A branch is checked
     out tracking ``origin``'s and only fast-forwarded; a tag or commit is
-    checked out as a detached HEAD. The change names the commit before and
-    after. The remote is asked for the branch's or tag's commit on every run
-    (``git ls-remote``, in the facts round trip); a commit id needs no remote
-    when it is checked out already. git runs as ``user`` (the clone belongs
-    to them), never as root in another user's checkout. A commit is fetched by
-    its id, which needs a server that allows it (git protocol v2: git 2.18+,
+    checked out as a detached HEAD. Local changes to tracked files are an
+    error unless ``force=True`` (untracked files are left alone). The change
+    names the commit before and after. The remote is asked for the branch's
+    or tag's commit on every run (``git ls-remote``, in the facts round
+    trip); a commit id needs no remote once it is checked out. git runs as
+    ``user`` (pass it rather than ``become=``, which costs a round trip of
+    its own), never as root in another user's checkout. A commit is fetched
+    by its id, which the server must allow (git protocol v2: git 2.18+,
     GitHub, GitLab).
 
     Args:

@@ -3,6 +3,8 @@
 The checkouts belong to ``app`` while the run is root's: root's own git refuses
 them ("dubious ownership"), which is how a hand-written guard (``git -C
 /srv/app rev-parse HEAD`` as root) said "in sync" while the host was behind.
+One checkout comes over ssh (the host's own sshd) with app's key, which root
+does not have: the remote is read as the user who fetches.
 """
 
 from __future__ import annotations
@@ -31,19 +33,24 @@ from paracrine.operations import git
 git.repo("/srv/git/app.git", "/srv/app", user="app", force=os.environ.get("T_FORCE") == "1")
 git.repo("/srv/git/app.git", "/srv/tag", rev="v1", user="app")
 git.repo("/srv/git/app.git", "/srv/pinned", rev=os.environ["T_PIN"], user="app", depth=1)
+git.repo(os.environ["T_SSH"], "/srv/viassh", user="app")
 """
 
-SETUP = f"""\
+SETUP = """\
 useradd --create-home --shell /bin/sh app
+usermod --password '*' app  # not locked: sshd (without PAM) refuses locked accounts even with a key
 install -d -o app -g app /srv/git
 sudo -u app -H sh -ec '
-git init -q --bare -b main {BARE}
-git clone -q {BARE} ~/work 2>/dev/null
+git init -q --bare -b main {bare}
+git clone -q {bare} ~/work 2>/dev/null
 cd ~/work
 git config user.name App; git config user.email app@example.com
 echo one > README; git add README; git commit -q -m one; git tag -a -m "release 1" v1
 echo two >> README; git commit -q -am two
 git push -q origin main v1
+ssh-keygen -q -t ed25519 -N "" -f ~/.ssh/id_ed25519
+cp ~/.ssh/id_ed25519.pub ~/.ssh/authorized_keys
+echo "[127.0.0.1]:{port} $(cut -d" " -f1,2 /etc/ssh/ssh_host_ed25519_key.pub)" > ~/.ssh/known_hosts
 '
 """
 
@@ -89,9 +96,12 @@ def test_repo_as_its_owner_while_the_run_is_roots(
     lab_hosts: Callable[[int], list[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (host,) = lab_hosts(1)
-    on_host(host, SETUP)
+    on_host(host, SETUP.format(bare=BARE, port=host.port))
     first, second = as_app(host, "git -C ~/work rev-parse HEAD~1 HEAD").split()
+    ssh_url = f"ssh://app@127.0.0.1:{host.port}{BARE}"
+    assert on_host(host, f"git ls-remote {ssh_url}", check=False).returncode != 0  # root has no key for it
     monkeypatch.setenv("T_PIN", first)
+    monkeypatch.setenv("T_SSH", ssh_url)
     deploy = tmp_path / "deploy.py"
     deploy.write_text(textwrap.dedent(DEPLOY))
 
@@ -101,9 +111,9 @@ def test_repo_as_its_owner_while_the_run_is_roots(
     assert applied.exit_code == 0, applied.stderr
     assert f"clone /srv/git/app.git into /srv/app at branch main ({second[:12]}) as app" in applied.stdout
     app_uid = int(on_host(host, "id -u app").stdout)
-    for checkout in ("/srv/app", "/srv/tag", "/srv/pinned"):
+    for checkout in ("/srv/app", "/srv/tag", "/srv/pinned", "/srv/viassh"):
         assert (Path(host.root) / checkout.lstrip("/") / ".git").stat().st_uid == app_uid
-    assert head(host, "/srv/app") == second
+    assert head(host, "/srv/app") == head(host, "/srv/viassh") == second
     assert as_app(host, "git -C /srv/app rev-parse --abbrev-ref main@{upstream}") == "origin/main"
     assert (head(host, "/srv/tag"), head(host, "/srv/pinned")) == (first, first)
     assert as_app(host, "git -C /srv/tag symbolic-ref -q HEAD || echo detached") == "detached"
@@ -120,6 +130,7 @@ def test_repo_as_its_owner_while_the_run_is_roots(
     assert f"update /srv/app: {second[:12]} on main -> branch main ({third[:12]}) as app" in checked.stdout
     assert run(deploy, "-y").exit_code == 0
     assert (head(host, "/srv/app"), head(host, "/srv/tag"), head(host, "/srv/pinned")) == (third, first, first)
+    assert head(host, "/srv/viassh") == third
     assert_no_op(deploy)
 
     # local changes are an error, not overwritten; force=True discards them and updates
@@ -131,6 +142,6 @@ def test_repo_as_its_owner_while_the_run_is_roots(
     monkeypatch.setenv("T_FORCE", "1")
     forced = run(deploy, "-y")
     assert forced.exit_code == 0, forced.stderr
-    assert head(host, "/srv/app") == fourth
+    assert head(host, "/srv/app") == head(host, "/srv/viassh") == fourth
     assert (Path(host.root) / "srv/app/README").read_text() == "one\ntwo\nthree\nfour\n"
     assert_no_op(deploy)
