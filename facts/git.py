@@ -156,8 +156,11 @@ def _other(uid: int, gid: int) -> _Account | None:
     return None if uid == os.geteuid() else _account(uid, gid)
 
 
-def _git(argv: list[str], account: _Account | None, timeout: float = _command.TIMEOUT) -> _command.Output:
-    """Run git as ``account`` (C locale, standard PATH, in ``/``, no terminal); on timeout kill it and its children."""
+def _git(argv: list[str], account: _Account | None, what: str, timeout: float = _command.TIMEOUT) -> _command.Output:
+    """Run git as ``account`` (C locale, standard PATH, in ``/``, no terminal); on timeout kill it and its children.
+
+    ``what`` names the command in errors (``git status in /srv/app``).
+    """
     import signal
     import subprocess
 
@@ -186,7 +189,7 @@ def _git(argv: list[str], account: _Account | None, timeout: float = _command.TI
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
-        raise RuntimeError(f"`git {' '.join(argv)}` did not finish within {timeout:g} s") from None
+        raise RuntimeError(f"{what} did not finish within {timeout:g} s") from None
     return _command.Output(proc.returncode, stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"))
 
 
@@ -240,13 +243,15 @@ def checkout(path: str) -> Checkout | None:
             f"{path} belongs to {account.name}: git reads a checkout only as its owner; "
             f"gather this fact as root or as {account.name}"
         )
-    status = _git(["--no-optional-locks", "-C", path, "status", "--porcelain=v2", "--branch", "-uno"], account)
+    what = f"git status in {path}"
+    status = _git(["--no-optional-locks", "-C", path, "status", "--porcelain=v2", "--branch", "-uno"], account, what)
     if status.returncode != 0:
-        raise _failure(f"git status in {path}", status)
+        raise _failure(what, status)
     state = parse_status(status.stdout)
-    remote = _git(["--no-optional-locks", "-C", path, "config", "--get", "remote.origin.url"], account)
+    what = f"git config in {path}"
+    remote = _git(["--no-optional-locks", "-C", path, "config", "--get", "remote.origin.url"], account, what)
     if remote.returncode not in (0, 1):
-        raise _failure(f"git config in {path}", remote)
+        raise _failure(what, remote)
     return {
         "head": state["head"],
         "branch": state["branch"],
@@ -312,8 +317,8 @@ def remote_ref(url: str, rev: str | None = None, user: str | None = None) -> Rem
         argv = ["ls-remote", "--symref", "--", url, "HEAD"]
     else:
         argv = ["ls-remote", "--", url, f"refs/heads/{rev}", f"refs/tags/{rev}", f"refs/tags/{rev}^{{}}"]
-    out = _git(argv, account, timeout=REMOTE_TIMEOUT)
+    shown = shown_url(url)
+    out = _git(argv, account, f"git ls-remote {shown}", timeout=REMOTE_TIMEOUT)
     if out.returncode != 0:
-        shown = shown_url(url)
         raise _failure(f"git ls-remote {shown}", out._replace(stderr=out.stderr.replace(url, shown)))
     return parse_ls_remote(out.stdout, rev)
