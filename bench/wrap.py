@@ -91,24 +91,24 @@ def wait_main(pid: int, timeout: float) -> tuple[int, bool]:
 
 
 def end_leftovers() -> list[str]:
-    """SIGTERM every remaining child (re-parented leftovers), then SIGKILL after a grace; reap all."""
+    """SIGTERM every remaining child (re-parented leftovers), then SIGKILL after a grace; reap all.
+
+    Returns only when no child is left, not even a zombie: a leftover that exits between the reaping
+    and the listing of live children is reaped on the next round, so that its CPU time is counted in
+    ``RUSAGE_CHILDREN``. (As a subreaper, no child means no descendant: orphans come to this process.)
+    """
     me = os.getpid()
     names: list[str] = []
     deadline = time.monotonic() + LEFTOVER_GRACE
     signalled: set[int] = set()
     while True:
-        while True:  # reap whatever has exited
-            try:
-                done, _ = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                done = 0
-            if not done:
-                break
-        alive = children_of(me)
-        if not alive:
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:  # reap whatever has exited
+                pass
+        except ChildProcessError:  # no child at all, alive or zombie
             return names
         sig = signal.SIGKILL if time.monotonic() > deadline else signal.SIGTERM
-        for pid, name in alive:
+        for pid, name in children_of(me):
             if pid not in signalled or sig == signal.SIGKILL:
                 if pid not in signalled:
                     names.append(name)

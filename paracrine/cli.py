@@ -117,9 +117,10 @@ def run(args: list[str], *, debug: bool = False) -> int:
     except Exception as exc:
         if debug:
             traceback.print_exc()
-        click.secho(
-            f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", err=True, fg="red"
-        )
+        from paracrine.secret import redact
+
+        text = f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)"
+        click.secho(redact(text), err=True, fg="red")
         return int(ExitCode.FAILED)
     return int(result or 0)
 

@@ -203,12 +203,7 @@ class Session:
 
     def _connect_one(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
         conn = host.connection()
-        for setting, path in (("ssh_key", conn.key), ("ssh_known_hosts", conn.known_hosts)):
-            if conn.connector == "ssh" and path and not os.access(path, os.R_OK):
-                problem = "does not exist" if not os.path.exists(path) else "is not readable"
-                raise ConnectError(
-                    f"{setting} {path} {problem}", host=host.name, hint=f"fix {setting} in the inventory"
-                )
+        _check_files(host, conn)
         via = self._via_context(host, conn, resolve)
         for attempt in (1, 2):
             try:
@@ -398,6 +393,53 @@ def _is_lost(exc: BaseException) -> bool:
     return isinstance(exc, mitogen.core.ChannelError) and "too large" not in str(exc)
 
 
+def _check_files(host: Host, conn: Connection) -> None:
+    """The key and known_hosts files exist and are usable, before ssh says something vaguer."""
+    if conn.connector != "ssh":
+        return
+    for setting, path in (("ssh_key", conn.key), ("ssh_known_hosts", conn.known_hosts)):
+        if path and not os.access(path, os.R_OK):
+            problem = "does not exist" if not os.path.exists(path) else "is not readable"
+            raise ConnectError(f"{setting} {path} {problem}", host=host.name, hint=f"fix {setting} in the inventory")
+    if conn.key:
+        mode = os.stat(conn.key).st_mode & 0o777
+        if mode & 0o077:
+            raise ConnectError(
+                f"ssh_key {conn.key} is readable by other users (mode {mode:04o}), so ssh refuses to use it",
+                host=host.name,
+                hint=f"chmod 600 {conn.key}",
+            )
+
+
+def _known_host_entry(conn: Connection) -> bool:
+    """Whether a known_hosts file already has a key for the host (so a mismatch means the key changed)."""
+    import subprocess
+
+    name = conn.hostname if conn.port in (None, 22) else f"[{conn.hostname}]:{conn.port}"
+    files = [conn.known_hosts] if conn.known_hosts else [os.path.expanduser("~/.ssh/known_hosts")]
+    for path in files:
+        if os.path.isfile(path):
+            found = subprocess.run(["ssh-keygen", "-F", name, "-f", path], capture_output=True, check=False)
+            if found.returncode == 0 and found.stdout.strip():
+                return True
+    return False
+
+
+def _host_key_message(conn: Connection, where: str) -> str:
+    known = conn.known_hosts or "~/.ssh/known_hosts"
+    if _known_host_entry(conn):
+        name = conn.hostname if conn.port in (None, 22) else f"[{conn.hostname}]:{conn.port}"
+        return (
+            f"host key of {where} does not match the one in {known}: the host was reinstalled, or someone is "
+            f"in between (man in the middle); verify it, then remove the old key with "
+            f"`ssh-keygen -R '{name}' -f {known}`"
+        )
+    return (
+        f"host key of {where} is unknown (not in {known}); verify and add it (ssh-keyscan), "
+        "or set ssh_host_keys: accept to trust a new host on first use"
+    )
+
+
 def sudo_argv(user: str) -> list[str]:
     """The single-hop passwordless sudo prefix for the remote interpreter."""
     argv = ["sudo", "-n", "-H"]
@@ -441,13 +483,13 @@ def _is_transient(text: str) -> bool:
 def describe_connect_error(exc: BaseException, conn: Connection) -> str:
     """One line saying why a connection failed and what to do about it."""
     text = str(exc)
-    where = f"{conn.hostname}:{conn.port}" if conn.connector == "ssh" else "local"
-    rules: Iterable[tuple[Callable[[], bool], str]] = (
-        (lambda: isinstance(exc, mitogen.ssh.HostKeyError) or "Host key verification failed" in text,
-         f"host key of {where} is unknown or changed (known_hosts: {conn.known_hosts or '~/.ssh/known_hosts'}); "
-         "check it, or set ssh_host_keys: accept to trust a new host"),
-        (lambda: "REMOTE HOST IDENTIFICATION HAS CHANGED" in text,
-         f"host key of {where} changed; remove the old entry from known_hosts if this is expected"),
+    where = (
+        (conn.hostname if conn.port is None else f"{conn.hostname}:{conn.port}") if conn.connector == "ssh" else "local"
+    )
+    rules: Iterable[tuple[Callable[[], bool], str | None]] = (
+        (lambda: isinstance(exc, mitogen.ssh.HostKeyError) or "Host key verification failed" in text
+         or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text,
+         None),
         (lambda: isinstance(exc, mitogen.ssh.PasswordError)
          or "Permission denied" in text or "authentication is incorrect" in text,
          f"authentication failed for user {conn.user or '(default)'} on {where}"
@@ -464,5 +506,5 @@ def describe_connect_error(exc: BaseException, conn: Connection) -> str:
     )  # fmt: skip
     for matches, message in rules:
         if matches():
-            return message
+            return message if message is not None else _host_key_message(conn, where)
     return _first_line(text)

@@ -8,7 +8,7 @@ key                    meaning (default)
 =====================  =============================================================
 ``connector``          ``"ssh"`` or ``"local"`` (``"ssh"``)
 ``ssh_hostname``       address to connect to (the host's name)
-``ssh_port``           port (22)
+``ssh_port``           port (ssh's own: ~/.ssh/config, else 22)
 ``ssh_user``           login user (ssh's default)
 ``ssh_key``            private key file
 ``ssh_known_hosts``    known_hosts file used to check host keys (ssh's default)
@@ -137,7 +137,7 @@ class Connection:
 
     connector: Literal["ssh", "local"]
     hostname: str
-    port: int
+    port: int | None  # None: whatever ssh's own configuration says (22 unless ~/.ssh/config sets Port)
     user: str | None
     key: str | None
     known_hosts: str | None
@@ -221,6 +221,14 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
             raise InventoryError(
                 f"{key} must be one of {', '.join(allowed)}, got {value!r}", host=name, where=source or None
             )
+    hostname = data.get("ssh_hostname", name)
+    if connector == "ssh" and (hostname.startswith("-") or not hostname.isprintable() or " " in hostname):
+        raise InventoryError(
+            f"{'ssh_hostname' if 'ssh_hostname' in data else 'host name'} {hostname!r} is not a host name "
+            "(it must not start with '-' or hold spaces or control characters)",
+            host=name,
+            where=source or None,
+        )
     password = data.get("become_password")
     if password:
         from paracrine.secret import remember
@@ -228,8 +236,8 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
         remember(password)
     return Connection(
         connector=connector,
-        hostname=data.get("ssh_hostname", name),
-        port=data.get("ssh_port", 22),
+        hostname=hostname,
+        port=data.get("ssh_port"),
         user=data.get("ssh_user"),
         key=data.get("ssh_key"),
         known_hosts=data.get("ssh_known_hosts"),

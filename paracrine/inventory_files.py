@@ -17,6 +17,7 @@ import yaml
 
 from paracrine.errors import InventoryError, did_you_mean
 from paracrine.inventory import Inventory, InventoryBuilder
+from paracrine.secret import Secret
 
 _PY_SPECIAL = ("defaults", "group_data")
 _YAML_KEYS = ("defaults", "hosts", "groups")
@@ -128,6 +129,16 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def _secret(loader: _StrictLoader, node: yaml.Node) -> Secret:
+    """``!secret value``: a value Paracrine never prints (see paracrine.secret)."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise yaml.constructor.ConstructorError(None, None, "!secret takes a string", node.start_mark)
+    return Secret(str(loader.construct_scalar(node)))
+
+
+_StrictLoader.add_constructor("!secret", _secret)
 
 
 def load_yaml(path: Path) -> Inventory:

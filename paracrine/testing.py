@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,11 +223,15 @@ if pytest is not None:
                     os.environ[key] = value
 
     @pytest.fixture
-    def lab_hosts(test_lab: Path) -> Callable[[int], list[Any]]:
-        """``lab_hosts(n)``: h01..hNN of the test lab, freshly reset (real sshd, real SSH)."""
+    def lab_hosts(test_lab: Path) -> Callable[..., list[Any]]:
+        """``lab_hosts(n)``: h01..hNN of the test lab, freshly reset (real sshd, real SSH).
+
+        ``lab_hosts(n, packages=["nginx-light"])`` also makes those Debian packages
+        installable offline on the hosts (``apt-get install -y nginx-light``).
+        """
         import paracrine.lab as lab
 
-        def make(count: int) -> list[Any]:
-            return lab.up(count, fresh=True)
+        def make(count: int, packages: Sequence[str] = ()) -> list[Any]:
+            return lab.up(count, fresh=True, packages=packages)
 
         return make

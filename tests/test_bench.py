@@ -188,10 +188,16 @@ def test_wrapper_reports_exit_code_and_output(tmp_path: Path) -> None:
 
 
 def test_wrapper_ends_what_the_tool_left_behind(tmp_path: Path) -> None:
+    # The tool leaves `sleep 60` running and exits. It waits until its child has exec'd sleep
+    # (/proc/PID/comm says so): exiting between fork and exec, the wrapper would find the child
+    # still named `sh`. It prints the leftover's PID to check that the wrapper ended it.
+    tool = 'sleep 60 & child=$!; until [ "$(cat /proc/$child/comm)" = sleep ]; do :; done; echo $child'
     started = time.monotonic()
-    data = wrap(tmp_path, "sh", "-c", "sleep 60 & exit 0")
+    data = wrap(tmp_path, "sh", "-c", tool)
     assert data["exit_code"] == 0 and data["leftovers"] == ["sleep"]
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 30  # it did not wait for the sleep to end
+    leftover = int((tmp_path / "out.log").read_text())
+    assert not Path(f"/proc/{leftover}").exists()  # ended and reaped
 
 
 def test_wrapper_kills_a_run_that_times_out(tmp_path: Path) -> None:

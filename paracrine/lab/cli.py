@@ -16,6 +16,7 @@ import click
 
 from paracrine.errors import ParacrineError, SetupError
 from paracrine.lab import core
+from paracrine.lab.aptrepo import offline_packages
 from paracrine.lab.paths import MAX_HOSTS, lab_paths
 from paracrine.lab.state import read_inventory
 
@@ -42,25 +43,42 @@ def lab() -> None:
         logger.setLevel(logging.INFO)
 
 
+def _split_packages(values: tuple[str, ...]) -> list[str]:
+    """``--packages a,b --packages c`` -> ``["a", "b", "c"]``."""
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+_PACKAGES_HELP = (
+    "Debian packages (comma-separated, repeatable) the hosts must be able to apt-get install offline; "
+    "they and their dependencies are added to the offline apt repository (not installed)."
+)
+
+
 @lab.command("up")
 @click.argument("count", type=click.IntRange(1, MAX_HOSTS))
 @click.option("--fresh", "wipe", is_flag=True, help="Wipe the hosts' state first.")
 @click.option("--keep-others", is_flag=True, help="Leave hosts numbered above COUNT running.")
-def up_command(count: int, wipe: bool, keep_others: bool) -> None:
-    """Ensure hosts h01..hCOUNT are running (state from before is kept)."""
+@click.option("--packages", "packages", multiple=True, metavar="PKG,...", help=_PACKAGES_HELP)
+def up_command(count: int, wipe: bool, keep_others: bool, packages: tuple[str, ...]) -> None:
+    """Ensure hosts h01..hCOUNT are running (state from before is kept).
+
+    Example: paracrine lab up 3 --packages nginx-light,postgresql
+    """
     started = time.monotonic()
-    hosts = core.up(count, fresh=wipe, stop_others=not keep_others)
+    hosts = core.up(count, fresh=wipe, stop_others=not keep_others, packages=_split_packages(packages))
     click.echo(f"{hosts[0].name}..{hosts[-1].name} up in {time.monotonic() - started:.2f} s")
     click.echo(f"ssh -F {lab_paths().state / 'ssh_config'} {hosts[0].name}")
 
 
 @lab.command("fresh")
 @click.argument("hosts", nargs=-1, required=True)
-def fresh_command(hosts: tuple[str, ...]) -> None:
+@click.option("--packages", "packages", multiple=True, metavar="PKG,...", help=_PACKAGES_HELP)
+def fresh_command(hosts: tuple[str, ...], packages: tuple[str, ...]) -> None:
     """Reset hosts to a clean state: `fresh N` (h01..hN, others stopped) or `fresh h02 h05`."""
     started = time.monotonic()
     by_count = len(hosts) == 1 and hosts[0].isdigit()
-    result = core.up(int(hosts[0]), fresh=True) if by_count else core.fresh(hosts)
+    names = _split_packages(packages)
+    result = core.up(int(hosts[0]), fresh=True, packages=names) if by_count else core.fresh(hosts, packages=names)
     click.echo(f"{len(result)} hosts reset in {time.monotonic() - started:.2f} s")
 
 
@@ -85,6 +103,19 @@ def status_command() -> None:
         click.echo("no lab hosts; start some with `paracrine lab up N`")
     for name, port, running, pid in rows:
         click.echo(f"{name:<5} {port:>5}  " + (f"running  pid {pid}" if running else "stopped"))
+
+
+@lab.command("packages")
+def packages_command() -> None:
+    """List the packages the offline apt repository holds for the hosts (add some with `up N --packages`)."""
+    paths = lab_paths()
+    names = offline_packages(paths)
+    if not names:
+        raise SetupError("the offline apt repository is not built yet", hint="run `paracrine lab up N`")
+    click.echo("\n".join(names))
+    debs = list(paths.apt_repo.glob("*.deb"))
+    size = sum(deb.stat().st_size for deb in debs) / 1e6
+    click.echo(f"{len(debs)} .deb files with dependencies, {size:.1f} MB in {paths.apt_repo}", err=True)
 
 
 @lab.command("inventory")

@@ -9,15 +9,23 @@ from __future__ import annotations
 import fcntl
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from paracrine.errors import SetupError
-from paracrine.lab import hosts
+from paracrine.lab import aptrepo, hosts
 from paracrine.lab.image import base_is_current, build_base, ensure_cache, remove_tree
 from paracrine.lab.mounts import mounts_under, unmount_tree
-from paracrine.lab.paths import LabPaths, check_count, host_index, host_name, host_port, lab_paths
+from paracrine.lab.paths import (
+    LabPaths,
+    check_count,
+    check_package_names,
+    host_index,
+    host_name,
+    host_port,
+    lab_paths,
+)
 from paracrine.lab.procs import ProcRef
 from paracrine.lab.state import LabHost, lab_host, remove_state, write_state
 from paracrine.lab.tools import check_requirements, require_root
@@ -42,29 +50,33 @@ def _locked(paths: LabPaths) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def up(count: int, *, fresh: bool = False, stop_others: bool = True) -> list[LabHost]:
+def up(count: int, *, fresh: bool = False, stop_others: bool = True, packages: Iterable[str] = ()) -> list[LabHost]:
     """Ensure hosts h01..hNN are running and return them.
 
     Args:
         count: how many hosts (N).
         fresh: wipe the state of h01..hNN first, so they start clean.
         stop_others: stop running hosts numbered above N.
+        packages: Debian packages every host must be able to ``apt-get install`` offline
+            (they are added, with their dependencies, to the offline apt repository, not installed).
 
     Raises:
-        SetupError: a requirement is missing, or a host failed to start.
+        SetupError: a requirement is missing, a package does not exist or cannot be
+            downloaded, or a host failed to start.
 
     Example:
-        >>> hosts = up(3)      # doctest: +SKIP
+        >>> hosts = up(3, packages=["nginx-light"])      # doctest: +SKIP
         >>> hosts[0].name, hosts[0].port
         ('h01', 22001)
     """
     check_requirements()
     check_count(count)
+    wanted = check_package_names(packages)
     paths = lab_paths()
     started = time.monotonic()
     targets = [host_name(i) for i in range(1, count + 1)]
     with _locked(paths):
-        _ensure_base(paths)
+        _ensure_base(paths, wanted)
         others = [n for n in hosts.existing_hosts(paths) if n not in targets] if stop_others else []
         hosts.stop_hosts(paths, others)
         if fresh:
@@ -76,17 +88,23 @@ def up(count: int, *, fresh: bool = False, stop_others: bool = True) -> list[Lab
     return [lab_host(paths, n) for n in targets]
 
 
-def fresh(names: Sequence[str]) -> list[LabHost]:
+def fresh(names: Sequence[str], *, packages: Iterable[str] = ()) -> list[LabHost]:
     """Reset just these hosts (stop, wipe their upper layer, start); the others keep running.
 
+    Args:
+        names: the hosts, e.g. ``["h02", "h05"]``.
+        packages: Debian packages to make installable offline, as for :func:`up`.
+
     Raises:
-        SetupError: a name is not a lab host name, a requirement is missing, or a host failed to start.
+        SetupError: a name is not a lab host name or a package name, a requirement is
+            missing, a package cannot be downloaded, or a host failed to start.
     """
     check_requirements()
     wanted = _check_names(names)
+    extra = check_package_names(packages)
     paths = lab_paths()
     with _locked(paths):
-        _ensure_base(paths)
+        _ensure_base(paths, extra)
         _wipe(paths, wanted)
         _start(paths, wanted)
         write_state(paths, _running(paths))
@@ -138,6 +156,11 @@ def status() -> list[tuple[str, int, bool, int | None]]:
     return rows
 
 
+def offline_packages() -> list[str]:
+    """The packages hosts can ``apt-get install`` offline (as requested; their dependencies come along)."""
+    return aptrepo.offline_packages(lab_paths())
+
+
 def running_hosts() -> list[LabHost]:
     """The hosts whose sshd is running, in numeric order."""
     return _running(lab_paths())
@@ -154,9 +177,12 @@ def _check_names(names: Sequence[str]) -> list[str]:
     return unique
 
 
-def _ensure_base(paths: LabPaths) -> None:
-    """Build the cache and the base as needed; a rebuilt base resets every host."""
-    ensure_cache(paths)
+def _ensure_base(paths: LabPaths, packages: Sequence[str] = ()) -> None:
+    """Build the cache (with ``packages`` in the apt repository) and the base as needed.
+
+    A rebuilt base resets every host; a grown apt repository changes no host.
+    """
+    ensure_cache(paths, packages)
     if base_is_current(paths):
         return
     existing = hosts.existing_hosts(paths)

@@ -1,7 +1,8 @@
 """One lab host: its mounts, its identity, its sshd, and stopping it.
 
 A host ``hNN`` is an overlayfs root (lower: the shared base, upper: the host's own
-changes) with /dev, /dev/pts, /dev/shm and /run mounted in, and a real sshd
+changes) with /dev, /dev/pts, /dev/shm, /run and the offline apt repository
+(/srv/lab-apt, read-only) mounted in, and a real sshd
 chrooted into it. The sshd is PID 1 of its own PID, UTS and mount namespaces
 (so ``hostname`` says hNN and killing it ends every process of the host); the
 network namespace is shared, so hosts are told apart by their port.
@@ -21,8 +22,18 @@ from paracrine.atomic import write_atomic
 from paracrine.errors import SetupError
 from paracrine.lab import procs
 from paracrine.lab.image import write_file
-from paracrine.lab.mounts import MS_BIND, MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_SLAVE, mount, mounts_under, unmount_tree
-from paracrine.lab.paths import ADDRESS, LabPaths, host_index, host_port
+from paracrine.lab.mounts import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_SLAVE,
+    bind_readonly,
+    mount,
+    mounts_under,
+    unmount_tree,
+)
+from paracrine.lab.paths import ADDRESS, APT_REPO_IN_HOST, LabPaths, host_index, host_port
 from paracrine.lab.procs import ProcRef
 from paracrine.lab.tools import run
 
@@ -92,6 +103,10 @@ def prepare(paths: LabPaths, name: str) -> None:
             mount(f"lab-{name}-{rel.replace('/', '-')}", root / rel, "tmpfs", MS_NOSUID | MS_NODEV, options)
     for rel in ("run/sshd", "run/lock"):
         (root / rel).mkdir(mode=0o755, exist_ok=True)
+    repo = root / APT_REPO_IN_HOST.lstrip("/")
+    if str(repo) not in mounted:
+        repo.mkdir(parents=True, exist_ok=True)
+        bind_readonly(paths.apt_repo.resolve(), repo)
     _set_identity(hdir, name)
 
 

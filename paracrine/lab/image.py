@@ -2,8 +2,10 @@
 
 Built once and cached below ``$PARACRINE_LAB_DIR/cache``; the customised base
 (``$PARACRINE_LAB_DIR/base``) is rebuilt from the cache in a few seconds when it is
-missing, older than the client key or the apt repository, or was built by an
-older :data:`~paracrine.lab.paths.BASE_VERSION`.
+missing, older than the client key, or was built by an older
+:data:`~paracrine.lab.paths.BASE_VERSION`. The offline apt repository is not part of
+the base: hosts see it through a bind mount (see :mod:`paracrine.lab.aptrepo`), so
+adding packages to it rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -11,16 +13,18 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from paracrine.errors import SetupError
-from paracrine.lab.mounts import mounts_under, unmount_tree
+from paracrine.lab.aptrepo import ensure_apt_repo
+from paracrine.lab.mounts import bind_readonly, mounts_under, unmount, unmount_tree
 from paracrine.lab.paths import (
+    APT_REPO_IN_HOST,
     BASE_VERSION,
     INCLUDE_PACKAGES,
     LAB_USER,
     MARKER,
-    OFFLINE_PACKAGES,
     SUITE,
     LabPaths,
     debian_mirror,
@@ -44,7 +48,21 @@ MaxStartups 200:30:400
 MaxSessions 200
 PidFile /run/sshd.pid
 """
-APT_REPO_IN_HOST = "/srv/lab-apt"
+#: Package installs never start or restart services (exit 101: "action forbidden"): hosts
+#: share the machine's network namespace, where a service on its default port collides.
+POLICY_RC_D = """\
+#!/bin/sh
+# Paracrine lab host: package installs and upgrades never start, restart or stop services.
+# Hosts share the controller's network namespace, so a service starting on its default
+# port (80, 5432, ...) would collide with other hosts. Start services explicitly.
+exit 101
+"""
+#: Like systemd on Debian, a unit no preset names is enabled when its package is installed
+#: (Debian's daemonless systemctl fails ``preset`` for such a unit and leaves it disabled).
+SYSTEMD_PRESET = """\
+# Paracrine lab host: as with systemd on Debian, package installs enable their units.
+enable *
+"""
 #: Files present in every fresh host. /etc/workload.conf: the benchmark workload
 #: (shared bench/workload.md) appends lines to a config file that already exists.
 SEED_FILES = {
@@ -52,12 +70,17 @@ SEED_FILES = {
 }
 
 
-def ensure_cache(paths: LabPaths) -> None:
-    """Build what is built once: the raw root filesystem, the apt repository, the client key."""
+def ensure_cache(paths: LabPaths, packages: Iterable[str] = ()) -> None:
+    """Build what is built once: the raw root filesystem, the client key, the apt repository.
+
+    Args:
+        paths: the lab's layout.
+        packages: packages the offline apt repository must hold besides the default ones.
+    """
     paths.cache.mkdir(parents=True, exist_ok=True)
     ensure_rootfs(paths)
-    ensure_apt_repo(paths)
     ensure_client_key(paths)
+    ensure_apt_repo(paths, packages)
 
 
 def ensure_rootfs(paths: LabPaths) -> None:
@@ -81,23 +104,6 @@ def ensure_rootfs(paths: LabPaths) -> None:
     replace_dir(tmp, raw)
 
 
-def ensure_apt_repo(paths: LabPaths) -> None:
-    """Build the offline apt repository (``apt-get download`` + ``dpkg-scanpackages``)."""
-    repo = paths.apt_repo
-    wanted = " ".join(OFFLINE_PACKAGES) + "\n"
-    if (repo / MARKER).is_file() and (repo / MARKER).read_text() == wanted:
-        return
-    log.info("lab: building the offline apt repository (%s)", ", ".join(OFFLINE_PACKAGES))
-    tmp = repo.with_name(repo.name + ".tmp")
-    remove_tree(tmp)
-    tmp.mkdir(parents=True)
-    run(["apt-get", "download", *OFFLINE_PACKAGES], what="apt-get download", cwd=tmp)
-    index = run(["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], what="dpkg-scanpackages", cwd=tmp)
-    (tmp / "Packages").write_text(index)
-    (tmp / MARKER).write_text(wanted)
-    replace_dir(tmp, repo)
-
-
 def ensure_client_key(paths: LabPaths) -> None:
     """Generate the lab client key (ed25519, no passphrase) unless it exists."""
     if not paths.key.is_file():
@@ -110,13 +116,12 @@ def ensure_client_key(paths: LabPaths) -> None:
 
 
 def base_is_current(paths: LabPaths) -> bool:
-    """Whether the base exists, has this BASE_VERSION and is newer than the key and the apt repository."""
+    """Whether the base exists, has this BASE_VERSION and is newer than the client key."""
     marker = paths.base / MARKER
     try:
         if marker.read_text() != f"version={BASE_VERSION}\n":
             return False
-        built = marker.stat().st_mtime
-        return built >= paths.key.stat().st_mtime and built >= (paths.apt_repo / MARKER).stat().st_mtime
+        return marker.stat().st_mtime >= paths.key.stat().st_mtime
     except OSError:
         return False
 
@@ -126,6 +131,7 @@ def build_base(paths: LabPaths) -> None:
     log.info("lab: customising the base from %s", paths.rootfs)
     started = time.monotonic()
     tmp = paths.base.with_name("base.tmp")
+    unmount_tree(tmp)  # an interrupted build may leave the apt repository mounted
     remove_tree(tmp)
     run(["cp", "-a", "--reflink=auto", paths.rootfs, tmp], what="copying the root filesystem")
     (tmp / MARKER).unlink()
@@ -133,6 +139,7 @@ def build_base(paths: LabPaths) -> None:
     _configure_sshd(tmp)
     _add_users(tmp, pub)
     _configure_apt(tmp, paths.apt_repo)
+    _configure_services(tmp)
     for rel, text in SEED_FILES.items():
         write_file(tmp / rel, text, 0o644)
     (tmp / MARKER).write_text(f"version={BASE_VERSION}\n")
@@ -176,19 +183,31 @@ def _ids(base: Path, user: str) -> tuple[int, int]:
 
 
 def _configure_apt(base: Path, repo: Path) -> None:
-    """Make the offline repository the host's only apt source, with its index already fetched."""
+    """Make the offline repository the host's only apt source, with its index already fetched.
+
+    The repository is mounted at APT_REPO_IN_HOST for the ``apt-get update``; apt's
+    list entry for a ``file:`` source is a symlink to its ``Packages``, which keeps
+    following the repository that each host has mounted there.
+    """
     (base / "etc/apt/sources.list").unlink(missing_ok=True)
     for source in (base / "etc/apt/sources.list.d").iterdir():
         source.unlink()
-    target = base / APT_REPO_IN_HOST.lstrip("/")
-    target.mkdir(parents=True, exist_ok=True)
-    for item in repo.iterdir():
-        if item.name != MARKER:
-            shutil.copy2(item, target / item.name)
     line = f"deb [trusted=yes] file:{APT_REPO_IN_HOST} ./\n"
     write_file(base / "etc/apt/sources.list.d/paracrine-lab.list", line, 0o644)
-    run(["chroot", base, "apt-get", "-qq", "update"], what="apt-get update in the base")
+    target = base / APT_REPO_IN_HOST.lstrip("/")
+    target.mkdir(parents=True, exist_ok=True)
+    bind_readonly(repo.resolve(), target)
+    try:
+        run(["chroot", base, "apt-get", "-qq", "update"], what="apt-get update in the base")
+    finally:
+        unmount(target)
     run(["chroot", base, "apt-get", "-qq", "clean"], what="apt-get clean in the base")
+
+
+def _configure_services(base: Path) -> None:
+    """Package installs never start services (policy-rc.d) but enable their units, as on Debian."""
+    write_file(base / "usr/sbin/policy-rc.d", POLICY_RC_D, 0o755)
+    write_file(base / "usr/lib/systemd/system-preset/99-paracrine-lab.preset", SYSTEMD_PRESET, 0o644)
 
 
 def write_file(path: Path, text: str, mode: int) -> None:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from paracrine.errors import SetupError
 
+MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
+MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_PRIVATE = 1 << 18
 MS_SLAVE = 1 << 19
@@ -48,6 +50,17 @@ def mount(source: str | Path | None, target: Path, fstype: str | None, flags: in
         err = ctypes.get_errno()
         what = fstype or ("bind" if flags & MS_BIND else "propagation change")
         raise SetupError(f"mount {what} on {target} failed: {os.strerror(err)}", hint="the lab needs root")
+
+
+def bind_readonly(source: Path, target: Path) -> None:
+    """Bind-mount the directory ``source`` on ``target``, read-only and private (nothing propagates).
+
+    Raises:
+        SetupError: the kernel refused.
+    """
+    mount(source, target, None, MS_BIND)
+    mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    mount(None, target, None, MS_PRIVATE)
 
 
 def unmount(target: str | Path) -> None:

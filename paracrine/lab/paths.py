@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,17 +34,24 @@ INCLUDE_PACKAGES = (
     "git",
     "ca-certificates",
 )
-#: Packages served to the hosts from the offline apt repository baked into the base.
+#: Packages always in the offline apt repository (the benchmark workload installs ``tree``).
 OFFLINE_PACKAGES = ("tree",)
+#: Where every host sees the offline apt repository (a read-only bind mount).
+APT_REPO_IN_HOST = "/srv/lab-apt"
+#: The suites of :data:`SUITE` the offline repository is resolved from, when the machine has them.
+APT_SUITES = (SUITE, f"{SUITE}-updates", f"{SUITE}-security")
 #: Bump to force every lab to rebuild its base layer after a change to image.py.
-BASE_VERSION = 1
+BASE_VERSION = 2
 #: Name of the marker file that says a build step finished.
 MARKER = ".paracrine-complete"
 LAB_USER = "lab"
 ROOT_USER = "root"
 MAX_HOSTS = 999
+#: Service port slot N of a host is its SSH port - N * SERVICE_PORT_STEP (see :func:`service_port`).
+SERVICE_PORT_STEP = 10000
 
 _NAME_RE = re.compile(r"h(\d{2,3})")
+_PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,11 @@ class LabPaths:
     def apt_repo(self) -> Path:
         """The offline apt repository (debs plus a ``Packages`` index)."""
         return self.cache / "apt-repo"
+
+    @property
+    def apt_state(self) -> Path:
+        """apt's private lists and configuration for resolving and downloading the offline packages."""
+        return self.cache / "apt-state"
 
     @property
     def key(self) -> Path:
@@ -154,6 +167,28 @@ def host_port(name: str) -> int:
     return port_base() + host_index(name)
 
 
+def service_port(ssh_port: int, slot: int) -> int:
+    """The port service ``slot`` (1 or 2) of the host with SSH port ``ssh_port`` listens on.
+
+    Hosts share the machine's network namespace, so two hosts' services on their
+    default port (80, 5432) would collide. Slot N is the SSH port minus N * 10000:
+    unique across hosts, and across labs (whose SSH ports differ). While every lab's
+    SSH ports lie in 22000..31999 (the default base and bases above it), slot 1
+    (12000..21999) and slot 2 (2000..11999) never meet an SSH port.
+
+    Raises:
+        SetupError: ``slot`` is not 1 or 2, or the port would be below 1024.
+    """
+    if slot not in (1, 2):
+        raise SetupError(f"service port slot {slot} does not exist", hint="use slot 1 or 2")
+    port = ssh_port - SERVICE_PORT_STEP * slot
+    if port < 1024:
+        raise SetupError(
+            f"service port slot {slot} of SSH port {ssh_port} would be {port}", hint="raise PARACRINE_LAB_PORT_BASE"
+        )
+    return port
+
+
 def check_count(count: int) -> None:
     """Reject a host count that is out of range or would overflow the port range.
 
@@ -199,9 +234,108 @@ def debian_mirror(
     )
 
 
-def _read_lines(path: str) -> list[str]:
+def check_package_names(names: Iterable[str]) -> list[str]:
+    """The package names, unique and sorted, after checking each is a plain Debian package name.
+
+    Raises:
+        SetupError: a name has a version, an architecture, an option or other characters.
+    """
+    unique = sorted(set(names))
+    for name in unique:
+        if not _PACKAGE_RE.fullmatch(name):
+            raise SetupError(
+                f"{name!r} is not a Debian package name", hint="use plain names such as nginx-light (no versions)"
+            )
+    return unique
+
+
+@dataclass(frozen=True)
+class AptSource:
+    """One Debian archive suite (component main) the offline repository is resolved from."""
+
+    uri: str
+    suite: str
+    signed_by: str | None = None
+
+    def line(self) -> str:
+        """The ``sources.list`` line for this suite."""
+        options = f" [signed-by={self.signed_by}]" if self.signed_by else ""
+        return f"deb{options} {self.uri} {self.suite} main\n"
+
+
+def apt_sources(
+    sources_glob: str = "/etc/apt/sources.list.d/*.sources",
+    sources_list: str = "/etc/apt/sources.list",
+    lists_glob: str = "/etc/apt/sources.list.d/*.list",
+) -> list[AptSource]:
+    """The suites of :data:`APT_SUITES` that this machine's apt sources name, else the mirror's :data:`SUITE`.
+
+    ``$PARACRINE_LAB_MIRROR`` (the mirror debootstrap uses) gives just its
+    :data:`SUITE`. Otherwise every enabled ``deb`` entry for ``bookworm``,
+    ``bookworm-updates`` or ``bookworm-security`` with component ``main`` is
+    kept (deb822 ``*.sources`` files first, then one-line ``*.list`` files),
+    with its ``signed-by`` key file. With none, :func:`debian_mirror`'s
+    :data:`SUITE` alone.
+
+    Raises:
+        SetupError: no mirror is configured anywhere.
+    """
+    if os.environ.get("PARACRINE_LAB_MIRROR"):
+        return [AptSource(debian_mirror(), SUITE)]
+    found: list[AptSource] = []
+    for path in sorted(glob.glob(sources_glob)):
+        for stanza in _deb822_stanzas(_read_lines(path, strip=False)):
+            if "deb" not in stanza.get("types", "").split() or stanza.get("enabled", "yes").lower() == "no":
+                continue
+            if "main" not in stanza.get("components", "").split():
+                continue
+            key = stanza.get("signed-by", "")
+            signed_by = key if key.startswith("/") and " " not in key else None
+            for uri in stanza.get("uris", "").split():
+                found += [AptSource(uri, s, signed_by) for s in stanza.get("suites", "").split() if s in APT_SUITES]
+    for path in [sources_list, *sorted(glob.glob(lists_glob))]:
+        for line in _read_lines(path):
+            source = _one_line_source(line)
+            if source is not None:
+                found.append(source)
+    return list(dict.fromkeys(found)) or [AptSource(debian_mirror(sources_glob, sources_list), SUITE)]
+
+
+def _deb822_stanzas(lines: list[str]) -> list[dict[str, str]]:
+    """The stanzas of a deb822 file as lower-cased field -> value (continuation lines joined)."""
+    stanzas: list[dict[str, str]] = [{}]
+    field = ""
+    for line in lines:
+        if not line.strip():
+            if stanzas[-1]:
+                stanzas.append({})
+        elif line.startswith("#"):
+            continue
+        elif ":" in line and not line[0].isspace() and not line.startswith("."):
+            field, value = line.split(":", 1)
+            field = field.strip().lower()
+            stanzas[-1][field] = value.strip()
+        elif field:
+            stanzas[-1][field] += " " + line.strip()
+    return [s for s in stanzas if s]
+
+
+def _one_line_source(line: str) -> AptSource | None:
+    """The :class:`AptSource` of a one-line ``deb`` entry for one of :data:`APT_SUITES` with ``main``."""
+    options = re.search(r"\[([^]]*)\]", line)
+    words = re.sub(r"\[[^]]*\]", " ", line).split()
+    if len(words) < 4 or words[0] != "deb" or words[2] not in APT_SUITES or "main" not in words[3:]:
+        return None
+    signed_by = None
+    for option in options.group(1).split() if options else []:
+        if option.startswith("signed-by="):
+            signed_by = option.split("=", 1)[1]
+    return AptSource(words[1], words[2], signed_by)
+
+
+def _read_lines(path: str, *, strip: bool = True) -> list[str]:
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
-            return [line.strip() for line in f]
+            return [line.strip() if strip else line.rstrip() for line in f]
     except OSError:
         return []

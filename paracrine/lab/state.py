@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paracrine.atomic import write_atomic
-from paracrine.lab.paths import ADDRESS, LAB_USER, ROOT_USER, LabPaths, host_port
+from paracrine.lab.paths import ADDRESS, LAB_USER, ROOT_USER, LabPaths, host_port, service_port
 
 STATE_FILES = ("inventory.json", "known_hosts", "ssh_config", "id_ed25519", "id_ed25519.pub")
 HOST_KEY = "etc/ssh/ssh_host_ed25519_key.pub"
@@ -44,6 +44,17 @@ class LabHost:
     key: str
     known_hosts: str
     root: str
+
+    def service_port(self, slot: int) -> int:
+        """The port service ``slot`` of this host listens on: slot 1 is ``port - 10000``, slot 2 ``port - 20000``.
+
+        Hosts share the machine's network namespace, so services must not all use their
+        default port (80, 5432); these are unique across hosts and labs.
+
+        Raises:
+            SetupError: ``slot`` is not 1 or 2, or the port would be below 1024.
+        """
+        return service_port(self.port, slot)
 
 
 def lab_host(paths: LabPaths, name: str) -> LabHost:
