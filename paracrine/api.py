@@ -15,7 +15,7 @@ What is here:
   and the return type :data:`Changes`;
 * change kinds: :class:`RunCommand`, :class:`WriteFile` (with :class:`LocalFile`),
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
-  :class:`SetAttributes`, :class:`CallFunction`, and their base :class:`Change`;
+  :class:`SetAttributes`, :class:`CallFunction`, :class:`GitCheckout`, and their base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -43,6 +43,7 @@ _EXPORTS = {
     "RemovePath": "paracrine.changes",
     "SetAttributes": "paracrine.changes",
     "CallFunction": "paracrine.changes",
+    "GitCheckout": "paracrine.changes",
     "Effect": "paracrine.predict",
     "fact_named": "paracrine.predict",
     "path_effects": "paracrine.predict",
@@ -63,6 +64,7 @@ __all__ = [
     "Changes",
     "Converter",
     "Effect",
+    "GitCheckout",
     "LocalFile",
     "LocalPath",
     "MakeDirectory",
@@ -87,6 +89,7 @@ if TYPE_CHECKING:
     from paracrine.changes import (
         CallFunction,
         Change,
+        GitCheckout,
         LocalFile,
         MakeDirectory,
         MakeLink,

@@ -85,6 +85,7 @@ CASES: dict[str, Case] = {
     "pip.packages": lambda t, r, c: [_f("pip").packages(sys.executable), _f("pip").packages(str(t / "py"))],
     "systemd.unit": lambda t, r, c: _systemd(r, c),
     "git.checkout": lambda t, r, c: [_f("git").checkout(make_repo(t / "repo")), _f("git").checkout(str(t))],
+    "git.remote_ref": lambda t, r, c: [_f("git").remote_ref(u := make_repo(t / "repo")), _f("git").remote_ref(u, "x")],
     "cron.crontab": lambda t, r, c: _cron(r, c),
     "sysctl.value": lambda t, r, c: [_f("sysctl").value("kernel.ostype"), _f("sysctl").value("kernel.nope")],
     "sysctl.values": lambda t, r, c: _f("sysctl").values("kernel"),

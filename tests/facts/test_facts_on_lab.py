@@ -33,6 +33,12 @@ CASES: dict[str, tuple[dict[str, Any], Check]] = {
         lambda v, r: v == hashlib.sha256((r / "etc/hostname").read_bytes()).hexdigest(),
     ),
     "git.checkout": ({"path": "/srv"}, lambda v, r: v is None),
+    "git.remote_ref": (
+        {"url": "/srv/remote.git", "rev": "main"},
+        lambda v, r: (
+            v == {"ref": "refs/heads/main", "commit": (r / "srv/remote.git/refs/heads/main").read_text().strip()}
+        ),
+    ),
     "pip.packages": (
         {"python": "/usr/bin/python3"},
         lambda v, r: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
@@ -59,9 +65,30 @@ def test_every_builtin_fact_has_a_lab_case() -> None:
     assert sorted(builtin) == sorted(CASES)
 
 
+def _bare_repository(root: Path) -> None:
+    """/srv/remote.git on the host (made from the controller), one empty commit on main: for git.remote_ref."""
+    import subprocess
+
+    bare = root / "srv/remote.git"
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", "--git-dir", str(bare)]
+    if not bare.exists():
+        bare.mkdir(parents=True)
+        subprocess.run([*git, "init", "-q", "--bare", "-b", "main"], check=True)
+        empty_tree = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+        commit = subprocess.run(
+            [*git, "commit-tree", "-m", "one", empty_tree], capture_output=True, text=True, check=True
+        )
+        subprocess.run([*git, "update-ref", "refs/heads/main", commit.stdout.strip()], check=True)
+
+
+PREPARE: dict[str, Callable[[Path], None]] = {"git.remote_ref": _bare_repository}
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_fact_on_a_lab_host(name: str, lab_fact: Callable[..., Any], lab_session: tuple[Any, Any]) -> None:
     args, check = CASES[name]
-    value = lab_fact(name, **args)
     _, host = lab_session
+    if name in PREPARE:
+        PREPARE[name](Path(host.data.lab_root))
+    value = lab_fact(name, **args)
     assert check(value, Path(host.data.lab_root)), f"{name}({args}) = {value!r}"
