@@ -15,7 +15,8 @@ What is here:
   and the return type :data:`Changes`;
 * change kinds: :class:`RunCommand`, :class:`WriteFile` (with :class:`LocalFile`),
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
-  :class:`SetAttributes`, :class:`CallFunction`, and their base :class:`Change`;
+  :class:`SetAttributes`, :class:`CallFunction`, :class:`DownloadFile`,
+  :class:`ExtractArchive`, and their base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -43,6 +44,8 @@ _EXPORTS = {
     "RemovePath": "paracrine.changes",
     "SetAttributes": "paracrine.changes",
     "CallFunction": "paracrine.changes",
+    "DownloadFile": "paracrine.changes",
+    "ExtractArchive": "paracrine.changes",
     "Effect": "paracrine.predict",
     "fact_named": "paracrine.predict",
     "path_effects": "paracrine.predict",
@@ -62,7 +65,9 @@ __all__ = [
     "Change",
     "Changes",
     "Converter",
+    "DownloadFile",
     "Effect",
+    "ExtractArchive",
     "LocalFile",
     "LocalPath",
     "MakeDirectory",
@@ -87,6 +92,8 @@ if TYPE_CHECKING:
     from paracrine.changes import (
         CallFunction,
         Change,
+        DownloadFile,
+        ExtractArchive,
         LocalFile,
         MakeDirectory,
         MakeLink,
