@@ -178,8 +178,9 @@ def predicted(
             for rel in [r for r in tree if r == action.rel or r.startswith(prefix)]:
                 del tree[rel]
         elif action.op == "create":
-            want = wanted[action.rel]
-            tree[action.rel] = _new_entry(want, action.old, owner, group)
+            tree[action.rel] = _new_entry(wanted[action.rel], action.old, owner, group)
+            for above in _ancestors(action.rel):  # missing parents are created (0755, the user's)
+                tree.setdefault(above, _new_entry(Wanted("directory"), None, None, None))
         else:
             tree[action.rel] = _with_attrs(tree[action.rel], action.mode, action.owner, action.group)
     return dict(sorted(tree.items()))
