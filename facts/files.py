@@ -17,9 +17,7 @@ from paracrine.fact import fact
 Kind = Literal["file", "directory", "link", "other"]
 
 
-class PathInfo(TypedDict):
-    """Metadata of one path, from ``lstat`` (links are not followed)."""
-
+class _Metadata(TypedDict):
     kind: Kind
     mode: int
     owner: str
@@ -27,8 +25,13 @@ class PathInfo(TypedDict):
     uid: int
     gid: int
     size: int
-    mtime: float
     target: str | None
+
+
+class PathInfo(_Metadata):
+    """Metadata of one path, from ``lstat`` (links are not followed)."""
+
+    mtime: float
 
 
 CHUNK = 1024 * 1024
@@ -237,18 +240,10 @@ _DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-class TreeEntry(TypedDict):
-    """One path below the root of :func:`tree`, from ``lstat`` (links are not followed)."""
+class TreeEntry(_Metadata):
+    """One path below the root of :func:`tree`, from ``lstat``, with the SHA-256 of a regular file's content."""
 
-    kind: Kind
-    mode: int
-    owner: str
-    group: str
-    uid: int
-    gid: int
-    size: int
     sha256: str | None
-    target: str | None
 
 
 def excluded(rel: str, patterns: Sequence[str]) -> bool:

@@ -284,7 +284,11 @@ def link(ctx: OpContext, path: AbsPath, target: str, *, present: bool = True, fo
     yield MakeLink(path, target)
 
 
-@operation
+def _put_provides(args: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("dir", args["dest"])] if isinstance(args["src"], str) and os.path.isdir(args["src"]) else []
+
+
+@operation(provides=_put_provides)
 def put(
     ctx: OpContext,
     src: LocalPath,

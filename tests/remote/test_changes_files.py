@@ -7,20 +7,18 @@ local copy; downloads come from an HTTP server on 127.0.0.1 started here.
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import os
 import pwd
 import stat
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
+from served import serving
 
 from paracrine.changes import DownloadFile, ExtractArchive, LocalFile
 from paracrine.changes import write as write_kind
@@ -41,19 +39,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     root = tmp_path / "served"
     root.mkdir()
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(root) as url:
+        yield root, url
 
 
 def test_download_checks_the_sha256_before_moving_the_file_in_place(served: tuple[Path, str], tmp_path: Path) -> None:

@@ -9,19 +9,17 @@ run must change nothing: every operation "ok", no apply round trip, and
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import io
 import json
 import os
 import tarfile
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from served import serving
 
 from paracrine.testing import Invocation, invoke
 
@@ -55,19 +53,8 @@ def http_url(tmp_path: Path) -> Iterator[str]:
     (served / "tool").write_bytes(TOOL)
     (served / "notes.txt").write_text("notes\n")
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(served) as url:
+        yield url
 
 
 def _archive(path: Path) -> None:
