@@ -386,9 +386,20 @@ def _text_facts(ctx: OpContext, path: str, op: str) -> tuple[Mapping[str, Any] |
     return info, lines
 
 
-def _rewrite(path: str, info: Mapping[str, Any], data: bytes) -> WriteFile:
-    """The write of new content to an existing file, keeping its attributes."""
-    return WriteFile(path, data, info["mode"], info["owner"], info["group"])
+def _rewrite(path: str, info: Mapping[str, Any], data: bytes, validate: Sequence[str] | None = None) -> WriteFile:
+    """The write of new content to an existing file, keeping its attributes (checked by ``validate`` first)."""
+    check = tuple(validate) if validate else None
+    return WriteFile(path, data, info["mode"], info["owner"], info["group"], validate=check)
+
+
+def _validator(value: Any) -> Any:
+    if isinstance(value, list | tuple) and not any("{}" in str(arg) for arg in value):
+        raise ValueError(f"{value!r} has no '{{}}' where the new file's path goes")
+    return value
+
+
+#: A command checking a file before it is moved in place: an argument list with ``{}`` for the file's path.
+Validator = Annotated[list[str], Converter(_validator, "an argument list with {} for the file")]
 
 
 @operation
@@ -455,6 +466,7 @@ def block(
     insert_after: Regex | None = None,
     insert_before: Regex | None = None,
     create: bool = False,
+    validate: Validator | None = None,
 ) -> Changes:
     """Ensure a block of lines between two marker lines is in a text file, or is not.
 
@@ -474,6 +486,8 @@ def block(
         insert_after: a regular expression (or ``"EOF"``) placing a new block after the last matching line.
         insert_before: a regular expression (or ``"BOF"``) placing a new block before the last matching line.
         create: create a missing file (otherwise a missing file is an error).
+        validate: a command that checks the new file before it replaces the old one, as an
+            argument list with ``{}`` for its path (e.g. ``["visudo", "-cf", "{}"]``).
 
     Example:
         files.block("/etc/hosts", "10.0.0.1 db1\\n10.0.0.2 db2", marker="# {mark} database hosts")
@@ -489,14 +503,15 @@ def block(
         if wanted is not None and not create:
             raise PlanError("path does not exist", hint="pass create=True to create it")
         if wanted is not None:
-            yield WriteFile(path, _text.encode([markers[0], *wanted, markers[1]]))
+            check = tuple(validate) if validate else None
+            yield WriteFile(path, _text.encode([markers[0], *wanted, markers[1]]), validate=check)
         return
     try:
         new = _text.with_block(lines, markers, wanted, insert_after, insert_before)
     except ValueError as exc:
         raise PlanError(str(exc), hint="repair the markers in the file") from None
     if new != lines:
-        yield _rewrite(path, info, _text.encode(new))
+        yield _rewrite(path, info, _text.encode(new), validate)
 
 
 def _count(value: Any) -> Any:
@@ -519,6 +534,7 @@ def replace(
     *,
     count: Count = 0,
     flags: Sequence[Flag] = ("MULTILINE",),
+    validate: Validator | None = None,
 ) -> Changes:
     """Ensure no text in a file matches a regular expression, by replacing what matches.
 
@@ -536,6 +552,8 @@ def replace(
         replacement: what replaces each match.
         count: replace at most this many matches (0: all).
         flags: names of ``re`` flags: IGNORECASE, MULTILINE, DOTALL, VERBOSE, ASCII.
+        validate: a command that checks the new file before it replaces the old one, as an
+            argument list with ``{}`` for its path (e.g. ``["sshd", "-t", "-f", "{}"]``).
 
     Example:
         files.replace("/etc/default/grub", r"^GRUB_TIMEOUT=(?!2$).*$", "GRUB_TIMEOUT=2")
@@ -558,7 +576,7 @@ def replace(
             "the regex matches again what it is replaced with, so the file would change on every run",
             hint="make the regex not match the result, e.g. with a negative lookahead (?!...)",
         )
-    yield _rewrite(path, info, text.encode("utf-8", "surrogateescape"))
+    yield _rewrite(path, info, text.encode("utf-8", "surrogateescape"), validate)
 
 
 # ---------------------------------------------------------------- trees of files

@@ -35,7 +35,7 @@ files.download("{url}/tool", "/opt/tool/tool", sha256="{sha256}", mode=0o755)
 files.download("{url}/notes.txt", "/opt/tool/notes.txt")
 files.block("/etc/hosts", "10.0.0.1 db1\\n10.0.0.2 db2\\n", marker="# {{mark}} db hosts")
 files.block("/etc/hosts", "10.0.1.1 web1", marker="# {{mark}} web hosts", insert_before="BOF")
-files.replace("/etc/login.defs", r"^UMASK(\\s+)022$", r"UMASK\\g<1>027")
+files.replace("/etc/login.defs", r"^UMASK(\\s+)022$", r"UMASK\\g<1>027", validate=["grep", "-q", "^UMASK", "{{}}"])
 files.unarchive("app.tar.gz", "/opt/app", strip_components=1, owner="www-data")
 """
 WRONG_SHA256 = """\
