@@ -299,7 +299,7 @@ def put(
     group: str | None = None,
     force: bool = False,
 ) -> Changes:
-    """Upload a local file to ``dest`` when its content differs; set its attributes.
+    """Upload a local file (or directory) to ``dest`` when its content differs; set attributes.
 
     A local directory is uploaded with everything in it, as ``files.sync``
     without ``delete`` does: ``dest`` is the directory itself (its contents are
@@ -536,7 +536,7 @@ def replace(
     flags: Sequence[Flag] = ("MULTILINE",),
     validate: Validator | None = None,
 ) -> Changes:
-    """Ensure no text in a file matches a regular expression, by replacing what matches.
+    """Ensure text matching a regular expression in a file is replaced.
 
     Like Ansible's ``replace`` (and pyinfra's, without sed): Python's
     ``re.sub`` over the whole text, so ``replacement`` may use ``\\1`` or
@@ -690,7 +690,7 @@ def sync(
     group: str | None = None,
     force: bool = False,
 ) -> Changes:
-    """Ensure a directory on the host holds a local directory's files; only files that differ are sent.
+    """Ensure a host directory mirrors a local one; only files that differ are sent.
 
     Like ``rsync -rlp`` (and pyinfra's ``files.sync``, Ansible's
     ``synchronize``): ``dest`` becomes a copy of ``src`` itself. One fact
@@ -762,7 +762,7 @@ def download(
     headers: Mapping[str, str] | None = None,
     timeout: float = 60.0,
 ) -> Changes:
-    """Ensure a file downloaded from a URL is at ``dest``; the host downloads it, not the controller.
+    """Ensure a file downloaded from a URL is at ``dest`` (the host downloads it).
 
     Like Ansible's ``get_url`` (pyinfra's ``files.download`` without curl or
     wget): the host fetches ``url`` with Python's urllib into a temporary file
@@ -820,7 +820,7 @@ def unarchive(
     group: str | None = None,
     strip_components: Count = 0,
 ) -> Changes:
-    """Ensure the contents of a local tar archive are extracted into a directory on the host.
+    """Ensure a local tar archive is extracted into a directory on the host.
 
     Like Ansible's ``unarchive`` (with a controller-side ``src``): the archive
     (.tar, .tar.gz, .tar.bz2, .tar.xz) is streamed to the host and extracted
