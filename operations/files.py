@@ -299,7 +299,7 @@ def put(
     group: str | None = None,
     force: bool = False,
 ) -> Changes:
-    """Upload a local file (or directory) to ``dest`` when its content differs; set attributes.
+    """Upload a local file or directory to ``dest`` when its content differs.
 
     A local directory is uploaded with everything in it, as ``files.sync``
     without ``delete`` does: ``dest`` is the directory itself (its contents are
