@@ -700,6 +700,8 @@ def sync(
     ``mode``/``dir_mode`` set the files'/directories' modes instead. With
     ``delete``, what is in ``dest`` but not in ``src`` is removed (never through
     a link, never outside ``dest``). Devices, sockets and FIFOs in ``src`` are an error.
+    Every run hashes the files below ``dest`` on the host (like ``rsync --checksum``):
+    exclude what need not be compared; at most 50000 entries.
 
     Args:
         src: the local directory, relative to the deploy file's directory.
