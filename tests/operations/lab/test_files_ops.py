@@ -30,6 +30,7 @@ DEPLOY = """\
 from paracrine.operations import files
 
 files.sync("site", "/srv/site", delete=True, exclude=["*.tmp"], owner="www-data", group="www-data")
+files.directory("/etc/app/conf.d", mode=0o750)
 files.put("conf.d", "/etc/app/conf.d", mode=0o640)
 files.download("{url}/tool", "/opt/tool/tool", sha256="{sha256}", mode=0o755)
 files.download("{url}/notes.txt", "/opt/tool/notes.txt")
@@ -118,6 +119,7 @@ def _check_converged(host: Any) -> None:
     assert os.readlink(site / "home.html") == "index.html" and (site / "home.html").lstat().st_uid == 33
     conf = on(host, "/etc/app/conf.d/app.conf")
     assert conf.read_text() == "port = 80\n" and conf.stat().st_mode & 0o7777 == 0o640
+    assert on(host, "/etc/app/conf.d").stat().st_mode & 0o7777 == 0o750  # put keeps a directory's mode
     tool = on(host, "/opt/tool/tool")
     assert tool.read_bytes() == TOOL and tool.stat().st_mode & 0o7777 == 0o755
     assert on(host, "/opt/tool/notes.txt").read_text() == "notes\n"
@@ -145,8 +147,10 @@ def test_files_operations_converge_and_then_change_nothing(lab_hosts: Callable[[
     (host,) = lab_hosts(1)
     _prepare(host)
     assert run(deploy, "--check").exit_code == 2
-    applied = run(deploy, "-y")
+    applied = run(deploy, "-y", "--json")
     assert applied.exit_code == 0, applied.stdout + applied.stderr
+    # every change was predicted (also the new conf.d's files.tree): one batch, no re-planning
+    assert json.loads(applied.stdout)["round_trips"]["apply"] == 1
     _check_converged(host)
     _assert_nothing_changes(deploy)
 
