@@ -15,7 +15,8 @@ What is here:
   and the return type :data:`Changes`;
 * change kinds: :class:`RunCommand`, :class:`WriteFile` (with :class:`LocalFile`),
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
-  :class:`SetAttributes`, :class:`CallFunction`, :class:`GitCheckout`, and their base :class:`Change`;
+  :class:`SetAttributes`, :class:`CallFunction`, :class:`DownloadFile`, :class:`ExtractArchive`,
+  :class:`GitCheckout`, and their base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -44,6 +45,8 @@ _EXPORTS = {
     "SetAttributes": "paracrine.changes",
     "CallFunction": "paracrine.changes",
     "GitCheckout": "paracrine.changes",
+    "DownloadFile": "paracrine.changes",
+    "ExtractArchive": "paracrine.changes",
     "Effect": "paracrine.predict",
     "fact_named": "paracrine.predict",
     "path_effects": "paracrine.predict",
@@ -63,7 +66,9 @@ __all__ = [
     "Change",
     "Changes",
     "Converter",
+    "DownloadFile",
     "Effect",
+    "ExtractArchive",
     "GitCheckout",
     "LocalFile",
     "LocalPath",
@@ -89,6 +94,8 @@ if TYPE_CHECKING:
     from paracrine.changes import (
         CallFunction,
         Change,
+        DownloadFile,
+        ExtractArchive,
         GitCheckout,
         LocalFile,
         MakeDirectory,

@@ -14,6 +14,8 @@ from paracrine.changes.base import Change
 from paracrine.changes.call import CallFunction
 from paracrine.changes.command import RunCommand
 from paracrine.changes.directory import MakeDirectory
+from paracrine.changes.download import DownloadFile
+from paracrine.changes.extract import ExtractArchive
 from paracrine.changes.git import GitCheckout
 from paracrine.changes.link import MakeLink
 from paracrine.changes.remove import RemovePath
@@ -22,6 +24,8 @@ from paracrine.changes.write import LocalFile, WriteFile
 __all__ = [
     "CallFunction",
     "Change",
+    "DownloadFile",
+    "ExtractArchive",
     "GitCheckout",
     "LocalFile",
     "MakeDirectory",

@@ -79,6 +79,7 @@ CASES: dict[str, Case] = {
     "files.sha256": lambda t, r, c: [_f("files").sha256(str(p)) for p in _tree(t)],
     "files.listing": lambda t, r, c: [_f("files").listing(str(p)) for p in _tree(t)],
     "files.lines": lambda t, r, c: [_f("files").lines(str(_tree(t)[1])), _f("files").lines(str(t / "none"))],
+    "files.tree": lambda t, r, c: [_f("files").tree(str(p)) for p in _tree(t)],
     "apt.packages": lambda t, r, c: _f("apt").packages(),
     "apt.sources": lambda t, r, c: _f("apt").sources(),
     "apt.last_update": lambda t, r, c: _f("apt").last_update(),

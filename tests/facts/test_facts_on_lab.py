@@ -32,6 +32,10 @@ CASES: dict[str, tuple[dict[str, Any], Check]] = {
         {"path": "/etc/hostname"},
         lambda v, r: v == hashlib.sha256((r / "etc/hostname").read_bytes()).hexdigest(),
     ),
+    "files.tree": (
+        {"path": "/etc/ssh", "exclude": ["*key*"]},
+        lambda v, r: v["sshd_config"]["sha256"] == hashlib.sha256((r / "etc/ssh/sshd_config").read_bytes()).hexdigest(),
+    ),
     "git.checkout": ({"path": "/srv"}, lambda v, r: v is None),
     "git.remote_ref": (
         {"url": "/srv/remote.git", "rev": "main"},
