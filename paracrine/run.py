@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -454,7 +455,7 @@ class DeployRun:
     def remember_keys(self) -> None:
         """Store which facts each host's plan read, to prefetch them next time in the first round."""
         for hr in self.active():
-            self.cache.save_keys(hr.name, self.deploy_id, self.gatherer.read(hr.name))
+            self.cache.save_keys(hr.name, self.deploy_id, [withheld(k) for k in self.gatherer.read(hr.name)])
 
     def exit_code(self, *, check: bool, pending: bool) -> ExitCode:
         """The run's exit code: 1 a host failed; 3 only bad input and nothing applied; 2 --check with changes."""
@@ -476,6 +477,25 @@ class DeployRun:
             return max((hr.batches for hr in self.hosts.values()), default=0)
         counts = [self.session.round_trips.get(n, 0) - hr.batches for n, hr in self.hosts.items()]
         return max(counts, default=0)
+
+
+WITHHELD = json.dumps({"__withheld__": True})
+
+
+def withheld(key: FactKey) -> FactKey:
+    """``key`` as the state directory may keep it: the arguments of facts that are not cached (file
+    contents, commands, URLs that may carry credentials) are left out; the name still tells the next
+    run that this deploy reads such a fact, so its first call waits for the first planning pass."""
+    from paracrine.gather import resolve_fact
+    from paracrine.secret import redact
+
+    try:
+        cacheable = resolve_fact(key.name).cache
+    except ParacrineError:
+        cacheable = False
+    if cacheable and redact(key.args_json) == key.args_json:
+        return key
+    return FactKey(key.name, WITHHELD, key.user)
 
 
 def deploy_name(files: Sequence[Path]) -> str:

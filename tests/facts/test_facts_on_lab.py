@@ -22,6 +22,7 @@ CASES: dict[str, tuple[dict[str, Any], Check]] = {
     "apt.packages": ({}, lambda v, r: v["python3"]["arch"] == "amd64" and "openssh-server" in v),
     "apt.sources": ({}, lambda v, r: any("file:/srv/lab-apt" in e["uris"] for e in v)),
     "cron.crontab": ({"user": "root"}, lambda v, r: v == []),
+    "cron.table": ({"user": "root"}, lambda v, r: v == []),
     "files.lines": ({"path": "/etc/hostname"}, lambda v, r: v == ["h01"]),
     "files.listing": ({"path": "/etc/ssh"}, lambda v, r: "sshd_config" in v and v == sorted(v)),
     "files.path_info": (
@@ -43,6 +44,9 @@ CASES: dict[str, tuple[dict[str, Any], Check]] = {
             v == {"ref": "refs/heads/main", "commit": (r / "srv/remote.git/refs/heads/main").read_text().strip()}
         ),
     ),
+    "modules.builtin": ({}, lambda v, r: v is None or all(isinstance(m, str) for m in v)),
+    "modules.loaded": ({}, lambda v, r: v is None or isinstance(v, dict)),  # None: this kernel has no /proc/modules
+    "mount.points": ({}, lambda v, r: any(p["path"] == "/" and p["fstype"] == "overlay" for p in v)),
     "pip.packages": (
         {"python": "/usr/bin/python3"},
         lambda v, r: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
@@ -53,6 +57,7 @@ CASES: dict[str, tuple[dict[str, Any], Check]] = {
     "server.groups": ({}, lambda v, r: v["sudo"]["gid"] == 27 and v["lab"]["gid"] == 1000),
     "server.hostname": ({}, lambda v, r: v == "h01"),
     "server.kernel": ({}, lambda v, r: v["name"] == "Linux" and bool(v["release"])),
+    "server.locales": ({}, lambda v, r: "C" in v and "POSIX" in v and v == sorted(v)),
     "server.memory": ({}, lambda v, r: v["MemTotal"] > 0),
     "server.os_release": ({}, lambda v, r: (v["ID"], v["VERSION_ID"]) == ("debian", "12")),
     "server.users": ({}, lambda v, r: v["lab"]["uid"] == 1000 and v["root"]["home"] == "/root"),
