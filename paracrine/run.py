@@ -483,17 +483,18 @@ WITHHELD = json.dumps({"__withheld__": True})
 
 
 def withheld(key: FactKey) -> FactKey:
-    """``key`` as the state directory may keep it: the arguments of facts that are not cached (file
-    contents, commands, URLs that may carry credentials) are left out; the name still tells the next
-    run that this deploy reads such a fact, so its first call waits for the first planning pass."""
+    """``key`` as the state directory may keep it: the arguments of facts that run what their
+    arguments say (commands, remote URLs that may carry credentials) and arguments holding a secret
+    are left out; the name still tells the next run that this deploy reads such a fact, so its first
+    call waits for the first planning pass."""
     from paracrine.gather import resolve_fact
     from paracrine.secret import redact
 
     try:
-        cacheable = resolve_fact(key.name).cache
+        prefetchable = resolve_fact(key.name).prefetch
     except ParacrineError:
-        cacheable = False
-    if cacheable and redact(key.args_json) == key.args_json:
+        prefetchable = False
+    if prefetchable and redact(key.args_json) == key.args_json:
         return key
     return FactKey(key.name, WITHHELD, key.user)
 
