@@ -15,7 +15,8 @@ What is here:
   and the return type :data:`Changes`;
 * change kinds: :class:`RunCommand`, :class:`WriteFile` (with :class:`LocalFile`),
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
-  :class:`SetAttributes`, :class:`CallFunction`, and their base :class:`Change`;
+  :class:`SetAttributes`, :class:`CallFunction`, :class:`AptGet` (merging ``apt-get`` runs),
+  :class:`DaemonReload` (``systemctl daemon-reload``, once per batch), and their base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -43,6 +44,8 @@ _EXPORTS = {
     "RemovePath": "paracrine.changes",
     "SetAttributes": "paracrine.changes",
     "CallFunction": "paracrine.changes",
+    "AptGet": "paracrine.changes",
+    "DaemonReload": "paracrine.changes",
     "Effect": "paracrine.predict",
     "fact_named": "paracrine.predict",
     "path_effects": "paracrine.predict",
@@ -58,10 +61,12 @@ _EXPORTS = {
 
 __all__ = [
     "AbsPath",
+    "AptGet",
     "CallFunction",
     "Change",
     "Changes",
     "Converter",
+    "DaemonReload",
     "Effect",
     "LocalFile",
     "LocalPath",
@@ -85,8 +90,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from paracrine.changes import (
+        AptGet,
         CallFunction,
         Change,
+        DaemonReload,
         LocalFile,
         MakeDirectory,
         MakeLink,
