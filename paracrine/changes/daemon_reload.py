@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 #: Runs once, late: see paracrine.remote.execute.
 DEFER = True
+#: A step of unit file writes and this (deferred) reload needs no pending reload run before it, so
+#: consecutive systemd.unit steps share one reload (see paracrine.remote.execute).
+FILES_ONLY = True
 ARGV = ("systemctl", "daemon-reload")
 
 

@@ -22,7 +22,10 @@ CASES: dict[str, tuple[dict[str, Any], Check]] = {
     "apt.packages": ({}, lambda v, r: v["python3"]["arch"] == "amd64" and "openssh-server" in v),
     "apt.sources": ({}, lambda v, r: any("file:/srv/lab-apt" in e["uris"] for e in v)),
     "apt.update_age": ({}, lambda v, r: v is None or v >= 0),
-    "apt.candidates": ({"packages": ["tree"]}, lambda v, r: v["tree"]["installed"] is None and bool(v["tree"]["candidate"])),
+    "apt.candidates": (
+        {"packages": ["tree"]},
+        lambda v, r: v["tree"]["installed"] is None and bool(v["tree"]["candidate"]),
+    ),
     "apt.upgradable": ({}, lambda v, r: all(isinstance(x, str) for x in v.values())),
     "apt.residual_configs": ({}, lambda v, r: v == []),
     "apt.deb_file": ({"path": "/srv/lab-apt/tree_2.1.0-1_amd64.deb"}, lambda v, r: v["package"] == "tree"),
