@@ -16,7 +16,8 @@ What is here:
 * change kinds: :class:`RunCommand`, :class:`WriteFile` (with :class:`LocalFile`),
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
   :class:`SetAttributes`, :class:`CallFunction`, :class:`DownloadFile`, :class:`ExtractArchive`,
-  :class:`GitCheckout`, and their base :class:`Change`;
+  :class:`GitCheckout`, :class:`AptGet` (merging ``apt-get`` runs), :class:`DaemonReload`
+  (``systemctl daemon-reload``, once per batch), and their base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -47,6 +48,8 @@ _EXPORTS = {
     "GitCheckout": "paracrine.changes",
     "DownloadFile": "paracrine.changes",
     "ExtractArchive": "paracrine.changes",
+    "AptGet": "paracrine.changes",
+    "DaemonReload": "paracrine.changes",
     "Effect": "paracrine.predict",
     "fact_named": "paracrine.predict",
     "path_effects": "paracrine.predict",
@@ -62,10 +65,12 @@ _EXPORTS = {
 
 __all__ = [
     "AbsPath",
+    "AptGet",
     "CallFunction",
     "Change",
     "Changes",
     "Converter",
+    "DaemonReload",
     "DownloadFile",
     "Effect",
     "ExtractArchive",
@@ -92,8 +97,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from paracrine.changes import (
+        AptGet,
         CallFunction,
         Change,
+        DaemonReload,
         DownloadFile,
         ExtractArchive,
         GitCheckout,

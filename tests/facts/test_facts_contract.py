@@ -25,6 +25,7 @@ FACTS_DIR = ROOT / "facts"
 MODULES = sorted(p.stem for p in FACTS_DIR.glob("*.py") if p.stem != "__init__")
 DOMAINS = [m for m in MODULES if not m.startswith("_")]
 BUILTIN_TYPES = (str, int, float, bool, bytes, type(None))
+DEB = ROOT / "tests/operations/cases/apt.deb/hello-paracrine_1.2-3_all.deb"
 
 for _domain in DOMAINS:
     importlib.import_module(f"paracrine.facts.{_domain}")
@@ -83,6 +84,11 @@ CASES: dict[str, Case] = {
     "apt.packages": lambda t, r, c: _f("apt").packages(),
     "apt.sources": lambda t, r, c: _f("apt").sources(),
     "apt.last_update": lambda t, r, c: _f("apt").last_update(),
+    "apt.update_age": lambda t, r, c: _f("apt").update_age(),
+    "apt.candidates": lambda t, r, c: _f("apt").candidates(["dpkg", "no-such-package-x"]),
+    "apt.upgradable": lambda t, r, c: _f("apt").upgradable(),
+    "apt.residual_configs": lambda t, r, c: _f("apt").residual_configs(),
+    "apt.deb_file": lambda t, r, c: [_f("apt").deb_file(str(DEB)), _f("apt").deb_file(str(t / "none.deb"))],
     "pip.packages": lambda t, r, c: [_f("pip").packages(sys.executable), _f("pip").packages(str(t / "py"))],
     "systemd.unit": lambda t, r, c: _systemd(r, c),
     "git.checkout": lambda t, r, c: [_f("git").checkout(make_repo(t / "repo")), _f("git").checkout(str(t))],
