@@ -331,7 +331,8 @@ class DeployRun:
             pending = facts.get(key) if facts.has(key) else {}
         except ParacrineError:
             return {}
-        return handlers.stale(hr.calls or [], self.deploy, pending if isinstance(pending, dict) else {})
+        idle = [p.call for p in hr.plan.ops if p.status == "ok"] if hr.plan is not None else []
+        return handlers.stale(hr.calls or [], self.deploy, pending if isinstance(pending, dict) else {}, idle)
 
     def _pending(self, hr: HostRun) -> set[str]:
         facts = self.gatherer.facts(hr.name)
@@ -463,7 +464,11 @@ class DeployRun:
         applied = any(hr.batches for hr in self.hosts.values())
         for hr in self.hosts.values():
             errors += [hr.error] if hr.error is not None else []
-            errors += [p.error for p in hr.planned_ops() if p.error is not None and not p.call.options.ignore_errors]
+            errors += [
+                p.error
+                for p in hr.planned_ops()
+                if p.error is not None and not p.call.options.ignore_errors and not p.speculative
+            ]
             if any(r.status in ("failed", "skipped") for r in hr.results.values()):
                 return ExitCode.FAILED
         if errors:

@@ -132,6 +132,10 @@ class _Runner:
             if getattr(_module(change), "DEFER", False):
                 self._defer(change, step["id"])
                 continue
+            if self.deferred and not getattr(_module(change), "FILES_ONLY", False):
+                self._flush(reply)  # e.g. a daemon-reload before a start in the same step
+                if reply["status"] == "failed":
+                    break
             outcome = apply_change(change)
             reply["changes"].append(outcome)
             if outcome["error"] is not None:
@@ -230,12 +234,17 @@ class _Runner:
         if origins & set(step["needs"]) or not files_only:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, running: wire.StepReply | None = None) -> None:
+        """Run the deferred changes; their outcomes go to the steps that asked for them.
+
+        ``running``: the reply of the step in progress (recorded by its own run when it ends).
+        """
         deferred, self.deferred = self.deferred, {}
         for change, origins in deferred.values():
             outcome = apply_change(change)
             for step_id in dict.fromkeys(origins):
-                reply = self.replies[step_id]
+                in_progress = running is not None and running["id"] == step_id
+                reply = running if in_progress and running is not None else self.replies[step_id]
                 reply["changes"].append(outcome)
                 if outcome["error"] is not None and reply["status"] not in ("failed", "ignored"):
                     reply["status"], reply["error"] = "failed", outcome["error"]
@@ -243,4 +252,5 @@ class _Runner:
                     reply["status"] = "changed"
                 else:
                     continue
-                self._record(self.steps[step_id], reply, ran_conditional=False)
+                if not in_progress:
+                    self._record(self.steps[step_id], reply, ran_conditional=False)
