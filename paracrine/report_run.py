@@ -266,8 +266,24 @@ def print_summary(run: DeployRun, *, dry_run: bool = False) -> None:
     )
 
 
-def run_json(run: DeployRun, *, dry_run: bool = False) -> dict[str, Any]:
-    """The plan and results as builtins (``--json``): the same change objects tests use."""
+SCHEMA_VERSION = 1
+MODE_KEYS = ("mode", "dir_mode")
+
+
+def _change_json(change: Any, masked: bool, contents: bool) -> dict[str, Any]:
+    """A change as ``--json`` shows it: modes as octal strings like the table, contents only with ``--diff``."""
+    data: dict[str, Any] = change.to_json(masked, contents)
+    for key in MODE_KEYS:
+        if isinstance(data.get(key), int):
+            data[key] = f"{data[key]:04o}"
+    return data
+
+
+def run_json(run: DeployRun, *, dry_run: bool = False, contents: bool = False) -> dict[str, Any]:
+    """The plan and results as builtins (``--json``), following ``paracrine/schemas/run.schema.json``.
+
+    ``contents``: include small text file contents (``--diff``), never those of sensitive operations.
+    """
     hosts = {}
     for hr in run.hosts.values():
         preview = {id(p) for p in (hr.plan.preview if hr.plan is not None else [])}
@@ -284,7 +300,7 @@ def run_json(run: DeployRun, *, dry_run: bool = False) -> dict[str, Any]:
                     "status": planned.status,
                     "after_earlier_changes": id(planned) in preview,
                     "sensitive": call.sensitive,
-                    "changes": [c.to_json(call.sensitive) for c in planned.changes],
+                    "changes": [_change_json(c, call.sensitive, contents) for c in planned.changes],
                     "error": planned.error.format_line() if planned.error else None,
                     "result": None
                     if result is None
@@ -298,6 +314,7 @@ def run_json(run: DeployRun, *, dry_run: bool = False) -> dict[str, Any]:
             "stale_triggers": sorted(hr.stale.values()),
         }
     return {
+        "schema_version": SCHEMA_VERSION,
         "hosts": hosts,
         "summary": summary_rows(run, dry_run=dry_run),
         "timings": run.timings.phases,

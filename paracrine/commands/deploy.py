@@ -127,17 +127,19 @@ def deploy(
             report.note("nothing applied")
             return int(ExitCode.OK)
         dry = not applying or refused is not None
-        _print_outcome(run, as_json=as_json, verbose=verbose > 0, dry_run=dry, check=check)
+        _print_outcome(run, as_json=as_json, verbose=verbose > 0, dry_run=dry, check=check, diff=diff)
     if refused is not None:
         raise refused
     return int(run.exit_code(check=check, pending=pending))
 
 
-def _print_outcome(run: DeployRun, *, as_json: bool, verbose: bool, dry_run: bool, check: bool) -> None:
+def _print_outcome(
+    run: DeployRun, *, as_json: bool, verbose: bool, dry_run: bool, check: bool, diff: bool = False
+) -> None:
     from paracrine import report_run
 
     if as_json:
-        report.print_json(report_run.run_json(run, dry_run=dry_run))
+        report.print_json(report_run.run_json(run, dry_run=dry_run, contents=diff))
         report_run.print_failures(run)
         return
     if not dry_run:
