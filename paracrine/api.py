@@ -15,7 +15,7 @@ What is here:
   and the return type :data:`Changes`;
 * change kinds: :class:`RunCommand`, :class:`WriteFile` (with :class:`LocalFile`),
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
-  :class:`SetAttributes`, :class:`CallFunction`, and their base :class:`Change`;
+  :class:`SetAttributes`, :class:`CallFunction`, :class:`RunSQL`, and their base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -36,6 +36,7 @@ _EXPORTS = {
     "OpContext": "paracrine.plan",
     "Change": "paracrine.changes",
     "RunCommand": "paracrine.changes",
+    "RunSQL": "paracrine.changes",
     "WriteFile": "paracrine.changes",
     "LocalFile": "paracrine.changes",
     "MakeDirectory": "paracrine.changes",
@@ -74,6 +75,7 @@ __all__ = [
     "Regex",
     "RemovePath",
     "RunCommand",
+    "RunSQL",
     "Secret",
     "SetAttributes",
     "WriteFile",
@@ -92,6 +94,7 @@ if TYPE_CHECKING:
         MakeLink,
         RemovePath,
         RunCommand,
+        RunSQL,
         SetAttributes,
         WriteFile,
     )

@@ -16,6 +16,7 @@ from paracrine.changes.command import RunCommand
 from paracrine.changes.directory import MakeDirectory
 from paracrine.changes.link import MakeLink
 from paracrine.changes.remove import RemovePath
+from paracrine.changes.sql import RunSQL
 from paracrine.changes.write import LocalFile, WriteFile
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "MakeLink",
     "RemovePath",
     "RunCommand",
+    "RunSQL",
     "SetAttributes",
     "WriteFile",
 ]
