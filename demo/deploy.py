@@ -1,7 +1,7 @@
 """A small service, deployed: user, directories, templated config, config lines, bootstrap.
 
-    paracrine demo/deploy.py            # plan, confirm, apply (inventory: demo/inventory.py)
-    paracrine demo/deploy.py --check    # exit 0 when the hosts match, 2 when changes are pending
+paracrine demo/deploy.py            # plan, confirm, apply (inventory: demo/inventory.py)
+paracrine demo/deploy.py --check    # exit 0 when the hosts match, 2 when changes are pending
 """
 
 from paracrine import host
@@ -12,9 +12,7 @@ LOG_DIR = "/var/log/greeter"
 
 # A service account with its own group.
 server.group("greeter", gid=2100, system=True)
-server.user(
-    "greeter", uid=2100, group="greeter", home=APP, shell="/usr/sbin/nologin", system=True, create_home=False
-)
+server.user("greeter", uid=2100, group="greeter", home=APP, shell="/usr/sbin/nologin", system=True, create_home=False)
 
 # Directories (each runs after its parent and after the owner exists).
 files.directory(APP, mode=0o755, owner="greeter", group="greeter")

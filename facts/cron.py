@@ -103,6 +103,26 @@ def parse_crontab(text: str) -> list[CronEntry]:
     return entries
 
 
+def _listed(user: str) -> str | None:
+    """``crontab -l -u USER``: the table's text ("" without one), None if the user does not exist."""
+    import pwd
+
+    if not user or user.startswith("-"):
+        raise ValueError(f"not a user name: {user!r}")
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        return None
+    out = _command.run(["crontab", "-l", "-u", user], ok=None)
+    if out.returncode == 0:
+        return out.stdout
+    if out.stderr.strip().startswith("no crontab for"):
+        return ""
+    raise RuntimeError(
+        f"crontab -l -u {user} failed with exit code {out.returncode}: {out.stderr.strip() or 'no output'}"
+    )
+
+
 @fact(cache=False)
 def crontab(user: str = "root") -> list[CronEntry]:
     """A user's crontab (``crontab -l -u USER``), parsed into entries.
@@ -123,13 +143,31 @@ def crontab(user: str = "root") -> list[CronEntry]:
     Example:
         paracrine facts web1 cron.crontab user=www-data
     """
-    if not user or user.startswith("-"):
-        raise ValueError(f"not a user name: {user!r}")
-    out = _command.run(["crontab", "-l", "-u", user], ok=None)
-    if out.returncode == 0:
-        return parse_crontab(out.stdout)
-    if out.stderr.strip().startswith("no crontab for"):
-        return []
-    raise RuntimeError(
-        f"crontab -l -u {user} failed with exit code {out.returncode}: {out.stderr.strip() or 'no output'}"
-    )
+    text = _listed(user)
+    if text is None:
+        raise RuntimeError(f"crontab -l -u {user} failed: user {user} does not exist")
+    return parse_crontab(text)
+
+
+@fact(cache=False)
+def table(user: str = "root") -> list[str] | None:
+    """The lines of a user's crontab as ``crontab -l -u USER`` prints them, comments included.
+
+    What ``server.crontab`` edits: it keeps every line it does not manage as it is.
+
+    Args:
+        user: the account whose crontab to read.
+
+    Returns:
+        The lines, without newlines ([] if the user has no crontab); None if
+        the user does not exist.
+
+    Raises:
+        FileNotFoundError: crontab is not installed (Debian package cron).
+        RuntimeError: crontab failed for another reason.
+
+    Example:
+        paracrine facts web1 cron.table user=www-data
+    """
+    text = _listed(user)
+    return None if text is None else text.splitlines()

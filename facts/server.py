@@ -304,3 +304,34 @@ def command_status(argv: list[str]) -> int:
     except FileNotFoundError:
         return 127
     return proc.returncode
+
+
+def normalize_locale(name: str) -> str:
+    """A locale name as glibc lists it: the codeset lowercased, without punctuation.
+
+    Args:
+        name: e.g. "en_US.UTF-8" or "de_DE.ISO-8859-15@euro".
+
+    Returns:
+        e.g. "en_US.utf8" or "de_DE.iso885915@euro" (what ``locale -a`` prints).
+    """
+    base, at, modifier = name.partition("@")
+    language, dot, codeset = base.partition(".")
+    if dot:
+        codeset = "".join(c for c in codeset.lower() if c.isalnum())
+    return language + dot + codeset + at + modifier
+
+
+@fact
+def locales() -> list[str]:
+    """The locales available on the host (``locale -a``).
+
+    Returns:
+        Sorted names as glibc lists them, e.g. ["C", "C.utf8", "POSIX",
+        "en_US.utf8"] (codesets are normalised: "UTF-8" is listed as "utf8").
+
+    Example:
+        paracrine facts web1 server.locales
+    """
+    out = _command.run(["locale", "-a"])
+    return sorted({line.strip() for line in out.stdout.splitlines() if line.strip()})

@@ -20,8 +20,8 @@ from paracrine.errors import FactError, LocalFileError, PlanError
 from paracrine.facts import files as file_facts
 from paracrine.operation import Changes, operation
 from paracrine.operations import _template
-from paracrine.validate import AbsPath, LocalPath, Mode, OneLine, Regex
 from paracrine.plan import OpContext
+from paracrine.validate import AbsPath, LocalPath, Mode, OneLine, Regex
 
 FORCE_HINT = "pass force=True to replace it"
 

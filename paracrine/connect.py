@@ -415,7 +415,7 @@ def _known_host_entry(conn: Connection) -> bool:
     """Whether a known_hosts file already has a key for the host (so a mismatch means the key changed)."""
     import subprocess
 
-    name = conn.hostname if conn.port == 22 else f"[{conn.hostname}]:{conn.port}"
+    name = conn.hostname if conn.port in (None, 22) else f"[{conn.hostname}]:{conn.port}"
     files = [conn.known_hosts] if conn.known_hosts else [os.path.expanduser("~/.ssh/known_hosts")]
     for path in files:
         if os.path.isfile(path):
@@ -428,7 +428,7 @@ def _known_host_entry(conn: Connection) -> bool:
 def _host_key_message(conn: Connection, where: str) -> str:
     known = conn.known_hosts or "~/.ssh/known_hosts"
     if _known_host_entry(conn):
-        name = conn.hostname if conn.port == 22 else f"[{conn.hostname}]:{conn.port}"
+        name = conn.hostname if conn.port in (None, 22) else f"[{conn.hostname}]:{conn.port}"
         return (
             f"host key of {where} does not match the one in {known}: the host was reinstalled, or someone is "
             f"in between (man in the middle); verify it, then remove the old key with "
@@ -483,7 +483,9 @@ def _is_transient(text: str) -> bool:
 def describe_connect_error(exc: BaseException, conn: Connection) -> str:
     """One line saying why a connection failed and what to do about it."""
     text = str(exc)
-    where = f"{conn.hostname}:{conn.port}" if conn.connector == "ssh" else "local"
+    where = (
+        (conn.hostname if conn.port is None else f"{conn.hostname}:{conn.port}") if conn.connector == "ssh" else "local"
+    )
     rules: Iterable[tuple[Callable[[], bool], str | None]] = (
         (lambda: isinstance(exc, mitogen.ssh.HostKeyError) or "Host key verification failed" in text
          or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text,

@@ -166,13 +166,20 @@ class Gatherer:
         self.wait_lock = wait_lock
         self.on_lock_wait = on_lock_wait
         self._locked: set[str] = set()
+        self._read: dict[str, set[FactKey]] = {}
 
     def facts(self, host: str) -> HostFacts:
         return self.gathered.setdefault(host, HostFacts(host))
 
     def forget(self, host: str) -> None:
         """Drop what was gathered on ``host`` (it changed: the next fetch gathers again)."""
-        self.gathered.pop(host, None)
+        dropped = self.gathered.pop(host, None)
+        if dropped is not None:
+            self._read.setdefault(host, set()).update(dropped.values)
+
+    def read(self, host: str) -> set[FactKey]:
+        """Every fact key this run read on ``host``, in every stage."""
+        return self._read.get(host, set()) | set(self.facts(host).values)
 
     def _cached(self, host: str) -> dict[str, CachedFact]:
         if host not in self._disk:

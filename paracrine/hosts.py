@@ -8,7 +8,7 @@ key                    meaning (default)
 =====================  =============================================================
 ``connector``          ``"ssh"`` or ``"local"`` (``"ssh"``)
 ``ssh_hostname``       address to connect to (the host's name)
-``ssh_port``           port (22)
+``ssh_port``           port (ssh's own: ~/.ssh/config, else 22)
 ``ssh_user``           login user (ssh's default)
 ``ssh_key``            private key file
 ``ssh_known_hosts``    known_hosts file used to check host keys (ssh's default)
@@ -137,7 +137,7 @@ class Connection:
 
     connector: Literal["ssh", "local"]
     hostname: str
-    port: int
+    port: int | None  # None: whatever ssh's own configuration says (22 unless ~/.ssh/config sets Port)
     user: str | None
     key: str | None
     known_hosts: str | None
@@ -237,7 +237,7 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
     return Connection(
         connector=connector,
         hostname=hostname,
-        port=data.get("ssh_port", 22),
+        port=data.get("ssh_port"),
         user=data.get("ssh_user"),
         key=data.get("ssh_key"),
         known_hosts=data.get("ssh_known_hosts"),

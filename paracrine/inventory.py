@@ -176,9 +176,11 @@ def expand_connector(spec: str, source: str) -> list[tuple[str, dict[str, Any]]]
 
 def lab_hosts(count: int, source: str) -> list[tuple[str, dict[str, Any]]]:
     """Bring lab hosts h01..hNN up if needed and describe them as inventory entries."""
-    if not 1 <= count <= 200:
-        raise InventoryError(f"@lab/{count}: the lab holds 1 to 200 hosts", where=source)
     import paracrine.lab as lab
+    from paracrine.lab.paths import MAX_HOSTS
+
+    if not 1 <= count <= MAX_HOSTS:
+        raise InventoryError(f"@lab/{count}: the lab holds 1 to {MAX_HOSTS} hosts", where=source)
 
     running = {h.name: h for h in lab.running_hosts()}
     wanted = [f"h{i:02d}" for i in range(1, count + 1)]

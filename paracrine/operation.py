@@ -263,12 +263,31 @@ def operation(
 
 
 def builtin_operation_modules() -> list[str]:
-    """Names of the built-in operation modules (``paracrine.operations.*``)."""
+    """Names of the built-in operation modules (``paracrine.operations.*``; private ``_x`` modules left out)."""
     import pkgutil
 
     import paracrine.operations
 
-    return [OPERATIONS_PREFIX + m.name for m in pkgutil.iter_modules(paracrine.operations.__path__)]
+    names = (m.name for m in pkgutil.iter_modules(paracrine.operations.__path__))
+    return [OPERATIONS_PREFIX + name for name in names if not name.startswith("_")]
+
+
+def operations_in(module_names: Sequence[str]) -> dict[str, Operation]:
+    """Every operation defined in these modules, by name, sorted."""
+    import importlib
+
+    found: dict[str, Operation] = {}
+    for module_name in module_names:
+        module = importlib.import_module(module_name)
+        for value in vars(module).values():
+            if isinstance(value, Operation) and value.__module__ == module_name:
+                found[value.name] = value
+    return dict(sorted(found.items()))
+
+
+def builtin_operations() -> dict[str, Operation]:
+    """Every operation of the built-in library, by name (``files.directory``)."""
+    return operations_in(builtin_operation_modules())
 
 
 __all__ = ["BUILTIN_PREFIX", "Changes", "OpCall", "Operation", "Options", "operation"]

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from paracrine import report
-from paracrine.changes import WriteFile
+from paracrine.changes import RunCommand, WriteFile
 from paracrine.changes.base import shown
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ def _op_lines(planned: PlannedOp, verbose: bool, old: OldFiles | None, *, previe
         lines.append(f"      {change.describe(masked)}" + (" (when triggered)" if conditional else ""))
         if old is not None and isinstance(change, WriteFile):
             lines.extend(_diff(change, old.get(change.path), masked))
+        elif old is not None and isinstance(change, RunCommand) and change.preview is not None:
+            lines.extend(_preview_diff(change, masked))
     if preview and not planned.changes and planned.status != "skipped":
         lines.append("      nothing to change as far as can be known now")
     if planned.error is not None:
@@ -115,7 +117,17 @@ def _diff(change: WriteFile, old: Any, masked: bool) -> list[str]:
         return [f"      (binary content of {shown(change.path)} differs)"]
     if isinstance(old, Exception):
         return [f"      (old content of {shown(change.path)} not shown: {old})"]
-    diff = difflib.unified_diff(old or [], new_lines, f"a{change.path}", f"b{change.path}", lineterm="")
+    return _coloured(difflib.unified_diff(old or [], new_lines, f"a{change.path}", f"b{change.path}", lineterm=""))
+
+
+def _preview_diff(change: RunCommand, masked: bool) -> list[str]:
+    old, new, what = change.preview or ((), (), "")
+    if masked:
+        return ["      (content not shown: sensitive)"]
+    return _coloured(difflib.unified_diff(list(old), list(new), f"a/{what}", f"b/{what}", lineterm=""))
+
+
+def _coloured(diff: Iterable[str]) -> list[str]:
     coloured = []
     for line in diff:
         colour = "green" if line.startswith("+") else "red" if line.startswith("-") else None

@@ -34,7 +34,7 @@ from paracrine import dag, handlers
 from paracrine.batches import Spool, StepResult, attach_source, build_batch, parse_results, streamed_paths
 from paracrine.connect import Session
 from paracrine.deploy import DeployFactMissing, load_calls
-from paracrine.errors import ConnectError, FactError, LockError, ParacrineError, PlanError
+from paracrine.errors import ConnectError, ExitCode, FactError, LockError, ParacrineError, PlanError, UserError
 from paracrine.factcache import FactCache
 from paracrine.factkey import FactKey
 from paracrine.gather import FetchError, Gatherer, prefetchable
@@ -405,8 +405,21 @@ class DeployRun:
     def remember_keys(self) -> None:
         """Store which facts each host's plan read, to prefetch them next time in the first round."""
         for hr in self.active():
-            keys = self.gatherer.facts(hr.name).values.keys()
-            self.cache.save_keys(hr.name, self.deploy_id, keys)
+            self.cache.save_keys(hr.name, self.deploy_id, self.gatherer.read(hr.name))
+
+    def exit_code(self, *, check: bool, pending: bool) -> ExitCode:
+        """The run's exit code: 1 a host failed; 3 only bad input and nothing applied; 2 --check with changes."""
+        errors = []
+        applied = any(hr.batches for hr in self.hosts.values())
+        for hr in self.hosts.values():
+            errors += [hr.error] if hr.error is not None else []
+            errors += [p.error for p in hr.planned_ops() if p.error is not None and not p.call.options.ignore_errors]
+            if any(r.status in ("failed", "skipped") for r in hr.results.values()):
+                return ExitCode.FAILED
+        if errors:
+            bad_input = not applied and all(isinstance(e, UserError) for e in errors)
+            return ExitCode.BAD_INPUT if bad_input else ExitCode.FAILED
+        return ExitCode.PENDING if check and pending else ExitCode.OK
 
     def round_trips(self, kind: str) -> int:
         """The most fact (``"facts"``) or apply (``"apply"``) round trips any host took."""

@@ -421,7 +421,7 @@ def test_facts_cached_lab_target_does_not_start_the_lab(tmp_path: Path, monkeypa
 def test_facts_cached_lab_count_out_of_range(monkeypatch: pytest.MonkeyPatch) -> None:
     _no_connections(monkeypatch)
     line = one_line_error(invoke(["facts", "--cached", "@lab/0"]))
-    assert "the lab holds 1 to 200 hosts" in line
+    assert "the lab holds 1 to 999 hosts" in line
 
 
 # ====================================================================== @local: real Mitogen context

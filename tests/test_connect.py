@@ -106,9 +106,17 @@ def test_each_failure_kind_has_a_one_line_reason(lab_hosts: Callable[[int], list
     wrong_known = tmp_path / "known_hosts"
     pub = (tmp_path / "other_key.pub").read_text().split()
     wrong_known.write_text(f"[127.0.0.1]:{host.data.ssh_port} {pub[0]} {pub[1]}\n")
+    empty_known = tmp_path / "empty_known_hosts"
+    empty_known.write_text("")
+    open_key = tmp_path / "open_key"
+    open_key.write_bytes(Path(host.data.ssh_key).read_bytes())
+    open_key.chmod(0o644)
+    changed = f"does not match the one in {wrong_known}: the host was reinstalled, or someone is in between"
     cases = {
         "badkey": (_with(host, ssh_key=str(wrong_key)), "authentication failed for user lab"),
-        "hostkey": (_with(host, ssh_known_hosts=str(wrong_known)), "host key of 127.0.0.1:"),
+        "hostkey": (_with(host, ssh_known_hosts=str(wrong_known)), changed),
+        "newhost": (_with(host, ssh_known_hosts=str(empty_known)), "is unknown (not in"),
+        "openkey": (_with(host, ssh_key=str(open_key)), "is readable by other users (mode 0644), so ssh refuses"),
         "nopython": (_with(host, python="/usr/bin/python9"), "no Python interpreter at /usr/bin/python9"),
         "nouser": (_with(host, ssh_user="nobody-here"), "authentication failed for user nobody-here"),
     }

@@ -58,3 +58,12 @@ def test_sessions_boot_contexts_from_the_cache(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(mitogen.parent, "_get_core_source", mitogen.master._get_core_source)
     with Session():
         assert mitogen.parent._get_core_source is coresource.minified_core_source
+
+
+def test_the_patched_mitogen_hook_still_exists() -> None:
+    """coresource.install replaces a private Mitogen function: fail loudly if an upgrade renames or changes it."""
+    import inspect
+
+    source = inspect.getsource(mitogen.parent)  # the file, not the (possibly patched) module attribute
+    assert "\ndef _get_core_source():" in source, "mitogen.parent._get_core_source is gone or takes arguments"
+    assert "_get_core_source()" in source.split("\ndef _get_core_source():", 1)[1]  # still called to boot contexts

@@ -21,7 +21,7 @@ def test_connection_defaults() -> None:
     assert conn == Connection(
         connector="ssh",
         hostname="web1",
-        port=22,
+        port=None,  # ssh decides: its config, else 22
         user=None,
         key=None,
         known_hosts=None,
@@ -144,7 +144,7 @@ def test_unknown_far_connection_setting_points_at_the_help() -> None:
 
 def test_other_keys_are_free_host_data() -> None:
     conn = connection_from_data("web1", {"port": "80", "sshd_config": {}, "user": 5})
-    assert conn.port == 22 and conn.user is None
+    assert conn.port is None and conn.user is None  # "port" and "user" are not ssh_port and ssh_user
 
 
 @pytest.mark.parametrize(
@@ -280,3 +280,10 @@ def test_host_connection_uses_its_source() -> None:
     with pytest.raises(InventoryError) as info:
         host.connection()
     assert info.value.format_line().startswith("web1 [inventory.yaml]:")
+
+
+@pytest.mark.parametrize("hostname", ["-oProxyCommand=touch /tmp/pwned", "web 1", "web\n1"])
+def test_a_host_name_that_ssh_would_read_as_an_option_is_refused(hostname: str) -> None:
+    with pytest.raises(InventoryError) as info:
+        connection_from_data("web1", {"ssh_hostname": hostname})
+    assert "is not a host name (it must not start with '-' or hold spaces or control characters)" in str(info.value)

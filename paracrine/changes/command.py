@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from paracrine.changes.base import Change, shown
+from paracrine.facts._command import STANDARD_PATH
 from paracrine.remote import wire
 from paracrine.secret import MASK
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
     from paracrine.predict import Effect
 
-STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 #: Seconds between SIGTERM and SIGKILL when a command's process group is ended.
 KILL_GRACE = 2.0
 
@@ -48,6 +48,10 @@ class RunCommand(Change):
     ok_codes: tuple[int, ...] = (0,)
     user: str | None = None
     predicted: tuple[Effect, ...] | None = dataclasses.field(default=None, compare=False, metadata={"wire": False})
+    #: What the command installs, as old and new lines (a crontab, a table): shown by ``--diff``.
+    preview: tuple[tuple[str, ...], tuple[str, ...], str] | None = dataclasses.field(
+        default=None, compare=False, metadata={"wire": False}
+    )
 
     def to_wire(self) -> dict[str, Any]:
         wire_form = super().to_wire()
@@ -66,7 +70,19 @@ class RunCommand(Change):
         import shlex
 
         text = MASK if masked else shown(shlex.join(self.argv))
-        return f"run {text}" + (f" as {self.user}" if self.user else "")
+        described = f"run {text}" + (f" as {self.user}" if self.user else "")
+        if self.preview is not None and not masked:
+            old, new, what = self.preview
+            added, removed = len(set(new) - set(old)), len(set(old) - set(new))
+            described += f" ({what}: +{added} -{removed} lines)"
+        return described
+
+    def diff(self) -> tuple[list[str], list[str], str] | None:
+        """Old and new lines of what the command installs, and what it is (for ``--diff``)."""
+        if self.preview is None:
+            return None
+        old, new, what = self.preview
+        return list(old), list(new), what
 
     def effects(self) -> list[Effect]:
         if self.predicted is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,6 +13,9 @@ from paracrine.cli import debug_option
 from paracrine.errors import ExitCode, UserError
 from paracrine.factcache import FactCache, state_dir
 from paracrine.targets import select
+
+if TYPE_CHECKING:
+    from paracrine.run import DeployRun
 
 
 def _common(func: Any) -> Any:
@@ -104,20 +107,21 @@ def deploy(
         _print_outcome(run, as_json=as_json, verbose=verbose, dry_run=not applying or refused is not None, check=check)
     if refused is not None:
         raise refused
-    return int(exit_code(run, check=check, pending=pending))
+    return int(run.exit_code(check=check, pending=pending))
 
 
-def _print_outcome(run: Any, *, as_json: bool, verbose: bool, dry_run: bool, check: bool) -> None:
+def _print_outcome(run: DeployRun, *, as_json: bool, verbose: bool, dry_run: bool, check: bool) -> None:
     from paracrine import report_run
 
     if as_json:
         report.print_json(report_run.run_json(run, dry_run=dry_run))
+        report_run.print_failures(run)
         return
     if not dry_run:
         report_run.print_applied(run, verbose=verbose)
     report_run.print_failures(run)
     if check and not verbose:
-        code = exit_code(run, check=True, pending=run.pending_changes())
+        code = run.exit_code(check=True, pending=run.pending_changes())
         state = {ExitCode.OK: "in sync", ExitCode.PENDING: "changes pending"}.get(code, "failed")
         report.note(f"{state}; {run.timings.summary()}")
     elif not dry_run or verbose:
@@ -134,21 +138,6 @@ def _check_files(files: tuple[Path, ...]) -> None:
             raise UserError(f"deploy file {path} not found", hint="pass the path of a .py deploy file")
         if path.suffix != ".py":
             raise UserError(f"deploy file {path} is not a .py file", hint="deploy files are Python files")
-
-
-def exit_code(run: Any, *, check: bool, pending: bool) -> ExitCode:
-    """1 when a host failed; 3 when every failure is bad input and nothing was applied."""
-    errors = []
-    applied = any(hr.batches for hr in run.hosts.values())
-    for hr in run.hosts.values():
-        errors += [hr.error] if hr.error is not None else []
-        errors += [p.error for p in hr.planned_ops() if p.error is not None and not p.call.options.ignore_errors]
-        if any(r.status in ("failed", "skipped") for r in hr.results.values()):
-            return ExitCode.FAILED
-    if errors:
-        bad_input = not applied and all(isinstance(e, UserError) for e in errors)
-        return ExitCode.BAD_INPUT if bad_input else ExitCode.FAILED
-    return ExitCode.PENDING if check and pending else ExitCode.OK
 
 
 def _refusal(yes: bool, as_json: bool) -> UserError | None:

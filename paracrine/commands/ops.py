@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
 import click
@@ -10,20 +9,7 @@ import click
 from paracrine import report
 from paracrine.cli import debug_option
 from paracrine.errors import ExitCode, UserError, did_you_mean
-from paracrine.operation import Operation, builtin_operation_modules
-
-
-def builtin_operations() -> dict[str, Operation]:
-    """Every operation of the built-in library, by name (``files.directory``)."""
-    found: dict[str, Operation] = {}
-    for module_name in builtin_operation_modules():
-        if module_name.rsplit(".", 1)[1].startswith("_"):
-            continue
-        module = importlib.import_module(module_name)
-        for value in vars(module).values():
-            if isinstance(value, Operation) and value.__module__ == module_name:
-                found[value.name] = value
-    return dict(sorted(found.items()))
+from paracrine.operation import Operation, builtin_operations
 
 
 @click.command()

@@ -72,6 +72,12 @@ def apply_change(change: dict[str, Any]) -> wire.Outcome:
     return outcome
 
 
+def _hidden(outcome: wire.Outcome) -> str:
+    """The error of a sensitive step's change, without anything it printed."""
+    code = f"exit code {outcome['rc']}, " if outcome["rc"] is not None else ""
+    return f"{code}failed (output hidden: sensitive)"
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[: wire.MAX_ERROR]
 
@@ -139,8 +145,11 @@ class _Runner:
         if step.get("sensitive"):
             for outcome in reply["changes"]:
                 outcome["stdout"] = outcome["stderr"] = ""
+                if outcome["error"] is not None:
+                    outcome["error"] = _hidden(outcome)
             if reply["status"] == "failed":
-                reply["error"] = "failed (output hidden: sensitive)"
+                failed = next((o for o in reply["changes"] if o["error"] is not None), None)
+                reply["error"] = failed["error"] if failed is not None else "failed (output hidden: sensitive)"
         if reply["status"] == "failed" and step.get("ignore_errors"):
             reply["status"] = "ignored"
         if reply["status"] == "changed":

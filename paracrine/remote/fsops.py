@@ -29,7 +29,8 @@ import subprocess
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
-STANDARD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+from paracrine.facts._command import STANDARD_PATH
+
 MAX_HOPS = 40
 CHUNK = 1 << 20
 TAIL = 2000

@@ -88,6 +88,11 @@ CASES: dict[str, Case] = {
     "cron.crontab": lambda t, r, c: _cron(r, c),
     "sysctl.value": lambda t, r, c: [_f("sysctl").value("kernel.ostype"), _f("sysctl").value("kernel.nope")],
     "sysctl.values": lambda t, r, c: _f("sysctl").values("kernel"),
+    "cron.table": lambda t, r, c: _cron_table(r, c),
+    "server.locales": lambda t, r, c: _f("server").locales(),
+    "mount.points": lambda t, r, c: _f("mount").points(),
+    "modules.loaded": lambda t, r, c: _f("modules").loaded(),
+    "modules.builtin": lambda t, r, c: _f("modules").builtin(),
 }
 
 
@@ -119,11 +124,16 @@ def _cron(run: FakeRun, captured: Callable[[str], str]) -> Any:
     return [_f("cron").crontab(), _f("cron").crontab("nobody")]
 
 
+def _cron_table(run: FakeRun, captured: Callable[[str], str]) -> Any:
+    run.add(["crontab", "-l", "-u", "root"], captured("crontab-root.txt"))
+    return [_f("cron").table(), _f("cron").table("paracrine-nosuch")]
+
+
 def test_every_fact_has_a_case() -> None:
     assert sorted(builtin_facts()) == sorted(CASES)
 
 
-FAKE_TOOLS = {"systemd.unit", "cron.crontab"}
+FAKE_TOOLS = {"systemd.unit", "cron.crontab", "cron.table"}
 """Facts whose tool this controller lacks (no running systemd, no cron): fed captured output."""
 
 

@@ -78,9 +78,30 @@ def test_crontab_without_a_crontab_is_empty(fake_run: FakeRun) -> None:
 
 
 def test_crontab_of_an_unknown_user(fake_run: FakeRun) -> None:
-    fake_run.add(["crontab", "-l", "-u", "nosuch"], stderr="crontab:  user `nosuch' unknown\n", returncode=1)
-    with pytest.raises(RuntimeError, match="user `nosuch' unknown"):
-        cron.crontab(user="nosuch")
+    with pytest.raises(RuntimeError, match="user paracrine-nosuch does not exist"):
+        cron.crontab(user="paracrine-nosuch")
+    assert fake_run.calls == []  # the user database is asked, not crontab
+
+
+def test_crontab_fails_otherwise(fake_run: FakeRun) -> None:
+    fake_run.add(["crontab", "-l", "-u", "root"], stderr="crontab: cannot open spool\n", returncode=1)
+    with pytest.raises(RuntimeError, match="cannot open spool"):
+        cron.crontab()
+
+
+def test_table_keeps_every_line(fake_run: FakeRun, captured: Callable[[str], str]) -> None:
+    fake_run.add(["crontab", "-l", "-u", "root"], captured("crontab-root.txt"))
+    lines = cron.table()
+    assert lines == captured("crontab-root.txt").splitlines()
+    assert lines[0] == "# Managed by hand for the parser tests" and "" in lines
+
+
+def test_table_without_a_crontab_or_a_user(fake_run: FakeRun) -> None:
+    fake_run.add(["crontab", "-l", "-u", "nobody"], stderr="no crontab for nobody\n", returncode=1)
+    assert cron.table("nobody") == []
+    assert cron.table("paracrine-nosuch") is None
+    with pytest.raises(ValueError, match="not a user name"):
+        cron.table("-r")
 
 
 def test_crontab_rejects_option_like_users() -> None:
@@ -99,3 +120,5 @@ def test_lab_crontab(lab_fact: Callable[..., Any]) -> None:
     entries = lab_fact(cron.crontab, user="root")
     assert isinstance(entries, list)
     assert all("command" in e or "name" in e for e in entries)
+    assert lab_fact(cron.table, user="root") == []  # a fresh lab host: root has no crontab
+    assert lab_fact(cron.table, user="paracrine-nosuch") is None

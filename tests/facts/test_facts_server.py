@@ -184,3 +184,26 @@ def test_command_status(tmp_path: Path) -> None:
     assert server.command_status(["paracrine-no-such-command"]) == 127
     with pytest.raises(ValueError, match="non-empty list"):
         server.command_status([])
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("en_US.UTF-8", "en_US.utf8"),
+        ("de_DE.ISO-8859-15@euro", "de_DE.iso885915@euro"),
+        ("C.UTF-8", "C.utf8"),
+        ("de_DE", "de_DE"),
+        ("POSIX", "POSIX"),
+        ("sr_RS@latin", "sr_RS@latin"),
+    ],
+)
+def test_normalize_locale_as_glibc_lists_it(name: str, listed: str) -> None:
+    assert server.normalize_locale(name) == listed
+
+
+def test_locales_are_what_locale_a_lists() -> None:
+    import subprocess
+
+    listed = subprocess.run(["locale", "-a"], capture_output=True, text=True, check=True).stdout.split()
+    assert server.locales() == sorted(set(listed))
+    assert "C.utf8" in server.locales() and "POSIX" in server.locales()

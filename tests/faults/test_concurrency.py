@@ -45,8 +45,8 @@ def test_a_second_run_waits_for_the_first_and_no_update_is_lost(
     first = spawn(lines_deploy(tmp_path / "a", "a"), "-y")
     time.sleep(0.5)
     second = spawn(lines_deploy(tmp_path / "b", "b"), "-y", "--wait-lock", "60")
-    out_a, err_a = first.communicate(timeout=120)
-    out_b, err_b = second.communicate(timeout=120)
+    _, err_a = first.communicate(timeout=120)
+    _, err_b = second.communicate(timeout=120)
     assert first.returncode == 0, err_a
     assert second.returncode == 0, err_b
     assert "waiting up to 60 s for the run lock (paracrine pid" in err_b

@@ -49,9 +49,7 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def test_a_150_mb_change_set_streams_with_bounded_memory(
-    lab_hosts: Callable[[int], list[Any]], tmp_path: Path
-) -> None:
+def test_a_150_mb_change_set_streams_with_bounded_memory(lab_hosts: Callable[[int], list[Any]], tmp_path: Path) -> None:
     hosts = lab_hosts(2)
     digests = {}
     for name in ("a", "b", "c"):

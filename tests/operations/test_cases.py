@@ -7,8 +7,9 @@ describe the state the changes produce, which must plan to nothing.
 from __future__ import annotations
 
 import pytest
-from op_cases import all_cases, builtin_operations, operation_named
+from op_cases import all_cases, operation_named
 
+from paracrine.operation import builtin_operations
 from paracrine.testing import CaseFile, check_case
 
 CASES = all_cases()

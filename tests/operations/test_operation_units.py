@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from op_cases import builtin_operations
 
 from paracrine.errors import TemplateError
 from paracrine.gather import FactFailure
+from paracrine.operation import builtin_operations
 from paracrine.operations import _template, files
 from paracrine.testing import changes_json, plan_case
 
