@@ -10,11 +10,12 @@ PEP 440 orders them (:mod:`paracrine.operations._pep440`).
 from __future__ import annotations
 
 import copy
+import os
 import posixpath
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from paracrine.changes import MakeDirectory, RunCommand
+from paracrine.changes import LocalFile, MakeDirectory, RemovePath, RunCommand, WriteFile
 from paracrine.errors import PlanError
 from paracrine.factkey import FactKey
 from paracrine.facts import files as file_facts
@@ -120,6 +121,8 @@ def venv(
     )
     if info is not None and info["kind"] != "directory":
         raise files._exists("path", info, hint="pip.venv makes a directory there; remove it first")
+    if info is None:
+        config = None  # removed earlier in the run, say: what pyvenv.cfg said no longer counts
     if not present:
         if config is not None:
             yield files._removal(path, True, False)
@@ -194,11 +197,17 @@ def _without_comment(line: str) -> str:
     return line
 
 
-def _read_local(ctx: OpContext, src: str) -> bytes:
-    """A requirements file on the controller (read once per call)."""
+def _shown(path: str | None) -> str:
+    """A controller path as messages show it: relative to the current directory when below it."""
+    relative = os.path.relpath(path or "")
+    return relative if not relative.startswith("..") else path or ""
+
+
+def _read_local(ctx: OpContext, src: str) -> tuple[LocalFile, list[Requirement]]:
+    """A requirements file on the controller and its requirements (read once per call)."""
     source = files._local_file(src)
-    data: bytes = ctx.once("requirements", source.read)
-    return data
+    text: str = ctx.once("requirements", lambda: source.read().decode("utf-8"))
+    return source, _requirement_lines(text.splitlines(), _shown(src))
 
 
 def _packages_effect(python: str, change: Callable[[dict[str, Any]], None]) -> Effect:
@@ -271,9 +280,10 @@ def packages(
     (``latest=True``) outdated goes to one ``python -m pip install``, so a host
     already right runs nothing. pip runs as the owner of ``venv``.
 
-    Requirements files (``requirements`` on the controller, sent to pip on its
-    standard input; ``host_requirements`` on the host) are read when planning:
-    when one of their requirements is not satisfied, pip installs the file.
+    Requirements files (``requirements`` on the controller; ``host_requirements``
+    on the host) are read when planning: when one of their requirements is not
+    satisfied, pip installs the file (one on the controller is streamed to a
+    file in ``/tmp`` for pip, and removed after).
     Index and hash options in them are passed on; ``-r``/``-c``/``-e`` lines,
     URLs and environment markers are refused, as what they install cannot be
     checked.
@@ -302,11 +312,8 @@ def packages(
     links = list(find_links or [])
     index = {"index_url": index_url, "find_links": links or None, "no_index": no_index}
     found = _gather(ctx, interpreter, venv, host_requirements, index if latest and present else None)
-    local = _read_local(ctx, requirements) if requirements is not None else None
-    files_reqs = (
-        _requirement_lines(local.decode("utf-8").splitlines(), requirements or "") if local is not None else [],
-        _requirement_lines(found.get("lines") or [], host_requirements or ""),
-    )
+    local, from_local = _read_local(ctx, requirements) if requirements is not None else (None, [])
+    files_reqs = (from_local, _requirement_lines(found.get("lines") or [], host_requirements or ""))
     installed = found["installed"] or {}
     owner = (found.get("venv") or {}).get("owner")
     user = owner if ctx.user is None and owner not in (None, "root") else None
@@ -321,15 +328,19 @@ def packages(
         return
     argv = [interpreter, "-m", "pip", "install", *PIP_OPTIONS, *(["--upgrade"] if latest else [])]
     argv += [*pip_facts.index_options(index_url, links, no_index), *extra_args]
-    argv += ["-r", "/dev/stdin"] if use_local else []
+    upload = f"/tmp/paracrine-requirements-{local.sha256[:16]}.txt" if local is not None and use_local else None
+    argv += ["-r", upload] if upload else []
     argv += ["-r", host_requirements] if use_host and host_requirements else []
     versions = dict(plan.versions)
     effects = (
         _packages_effect(interpreter, lambda new: new.update(versions)),
         _outdated_effect(interpreter, list(versions)),
     )
-    stdin = local if use_local else None
-    yield RunCommand((*argv, *todo), stdin=stdin, user=user, cwd="/", predicted=effects)
+    if upload:  # streamed to the host, readable by the venv's owner, removed once pip read it
+        yield WriteFile(upload, source=local, mode=0o644)
+    yield RunCommand((*argv, *todo), user=user, cwd="/", predicted=effects)
+    if upload:
+        yield RemovePath(upload)
 
 
 def _gather(
