@@ -15,7 +15,7 @@ from paracrine.testing import CaseFile, check_case
 CASES = all_cases()
 
 # Without a guard a command runs every time: these cases have no "after" state.
-NO_AFTER = {"server.shell/run_string", "server.shell/run_argv"}
+NO_AFTER = {"server.shell/run_string", "server.shell/run_argv", "postgresql.sql/no_guard"}
 
 
 @pytest.mark.parametrize("case_file", CASES, ids=[c.id for c in CASES])
