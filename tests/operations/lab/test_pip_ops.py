@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from paracrine.testing import invoke
+from deploys import assert_nothing_changes, run
 
 pytestmark = pytest.mark.lab
 
@@ -75,10 +73,6 @@ def site(tmp_path: Path) -> Path:
     return tmp_path / "site.py"
 
 
-def run(site: Path, *args: str) -> Any:
-    return invoke([str(site), "-i", "@lab/1", "--state-dir", str(site.parent / "state"), *args])
-
-
 def distributions(host: Any) -> dict[str, str]:
     """Name -> version of what is installed in the virtualenv (its .dist-info directories)."""
     found = {}
@@ -86,15 +80,6 @@ def distributions(host: Any) -> dict[str, str]:
         name, version = info.name[: -len(".dist-info")].split("-")
         found[name] = version
     return found
-
-
-def assert_nothing_changes(site: Path) -> None:
-    again = run(site, "-y", "--json")
-    assert again.exit_code == 0, again.stderr
-    report = json.loads(again.stdout)
-    assert {op["status"] for op in report["hosts"]["h01"]["operations"]} == {"ok"}
-    assert report["round_trips"]["apply"] == 0
-    assert run(site, "--check").exit_code == 0
 
 
 def test_venv_packages_and_an_upgrade(
@@ -118,6 +103,7 @@ def test_venv_packages_and_an_upgrade(
     installed = distributions(host)
     assert {k: installed[k] for k in ("alpha", "beta", "gamma")} == {"alpha": "1.0", "beta": "1.0", "gamma": "0.5"}
     assert "delta" not in installed
+    assert not list(Path(host.root, "tmp").glob("paracrine-requirements-*"))  # the uploaded requirements are gone
     assert_nothing_changes(site)
 
     monkeypatch.setenv("T_STAGE", "2")  # alpha 2.0 in the wheelhouse; alpha unpinned with latest=True

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from deploys import assert_nothing_changes, run
 
 import paracrine.lab as lab
-from paracrine.testing import invoke
 
 pytestmark = pytest.mark.lab
 
@@ -47,18 +47,6 @@ def on_host(host: Any, command: str, env: str = "") -> str:
     result = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
     return result.stdout.strip()
-
-
-def run(site: Path, *args: str) -> Any:
-    return invoke([str(site), "-i", "@lab/1", "--state-dir", str(site.parent / "state"), *args])
-
-
-def assert_nothing_changes(site: Path) -> None:
-    again = run(site, "-y", "--json")
-    assert again.exit_code == 0, again.stderr
-    report = json.loads(again.stdout)
-    assert {op["status"] for op in report["hosts"]["h01"]["operations"]} == {"ok"}
-    assert report["round_trips"]["apply"] == 0
 
 
 def test_roles_database_and_guarded_sql(
@@ -92,5 +80,5 @@ def test_roles_database_and_guarded_sql(
     assert [title for title, status in statuses.items() if status != "ok"] == ["role app"]
     assert on_host(host, as_app, env="PGPASSWORD='another one'") == "app"
     assert_nothing_changes(site)
-    assert run(site, "--check").exit_code == 0
+    assert on_host(host, f"{psql} -d 'app db' -c 'SELECT count(*) FROM items'") == "1"  # the guard held every time
     on_host(host, "pg_ctlcluster 15 main stop")
