@@ -1,8 +1,9 @@
-"""Facts about Python distributions installed for an interpreter or a virtualenv."""
+"""Facts about Python interpreters, their virtualenvs and the distributions installed for them."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from paracrine.fact import fact
 from paracrine.facts import _command
@@ -56,6 +57,19 @@ def parse_distributions(text: str) -> dict[str, str]:
     return {normalize(str(name)): str(version) for name, version in data.items()}
 
 
+def _run_python(python: str, args: list[str], failure: str, hint: Callable[[str], str] = lambda last: "") -> str | None:
+    """The output of ``python ARGS``; None if ``python`` does not exist; RuntimeError "python FAILURE" if it fails."""
+    if not os.path.isabs(python):
+        raise ValueError(f"python must be an absolute path, got {python!r}")
+    if not os.path.isfile(python):
+        return None
+    out = _command.run([python, *args], ok=None)
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{python} {failure} (exit code {out.returncode}): {last}{hint(last)}")
+    return out.stdout
+
+
 @fact
 def packages(python: str = "/usr/bin/python3") -> dict[str, str] | None:
     """The Python distributions that an interpreter (or a virtualenv's python) can import.
@@ -74,16 +88,12 @@ def packages(python: str = "/usr/bin/python3") -> dict[str, str] | None:
     Example:
         paracrine facts web1 pip.packages python=/srv/app/venv/bin/python
     """
-    if not os.path.isabs(python):
-        raise ValueError(f"python must be an absolute path, got {python!r}")
-    if not os.path.isfile(python):
-        return None
-    out = _command.run([python, "-c", LIST_SCRIPT], ok=None)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        hint = "; importlib.metadata needs Python 3.8 or later" if "metadata" in last else ""
-        raise RuntimeError(f"{python} could not list its distributions (exit code {out.returncode}): {last}{hint}")
-    return parse_distributions(out.stdout)
+
+    def hint(last: str) -> str:
+        return "; importlib.metadata needs Python 3.8 or later" if "metadata" in last else ""
+
+    out = _run_python(python, ["-c", LIST_SCRIPT], "could not list its distributions", hint)
+    return None if out is None else parse_distributions(out)
 
 
 INTERPRETER_SCRIPT = """\
@@ -110,15 +120,10 @@ def interpreter(python: str = "/usr/bin/python3") -> dict[str, str] | None:
     """
     import json
 
-    if not os.path.isabs(python):
-        raise ValueError(f"python must be an absolute path, got {python!r}")
-    if not os.path.isfile(python):
+    out = _run_python(python, ["-c", INTERPRETER_SCRIPT], "is not a working Python interpreter")
+    if out is None:
         return None
-    out = _command.run([python, "-c", INTERPRETER_SCRIPT], ok=None)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{python} is not a working Python interpreter (exit code {out.returncode}): {last}")
-    data = json.loads(out.stdout)
+    data = json.loads(out)
     return {"executable": str(data["executable"]), "version": str(data["version"])}
 
 
@@ -241,14 +246,7 @@ def outdated(
     Example:
         paracrine facts web1 pip.outdated python=/srv/app/venv/bin/python
     """
-    if not os.path.isabs(python):
-        raise ValueError(f"python must be an absolute path, got {python!r}")
-    if not os.path.isfile(python):
-        return None
-    options = index_options(index_url, list(find_links or []), no_index)
-    argv = [python, "-m", "pip", "list", "--outdated", "--format=json", "--disable-pip-version-check", "--no-input"]
-    out = _command.run([*argv, *options], ok=None)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"{python} -m pip list --outdated failed (exit code {out.returncode}): {last}")
-    return parse_outdated(out.stdout)
+    args = ["-m", "pip", "list", "--outdated", "--format=json", "--disable-pip-version-check", "--no-input"]
+    args += index_options(index_url, list(find_links or []), no_index)
+    out = _run_python(python, args, "-m pip list --outdated failed")
+    return None if out is None else parse_outdated(out)
