@@ -6,7 +6,8 @@ import pytest
 
 from paracrine.changes import RunSQL
 from paracrine.changes.sql import psql_invocation
-from paracrine.operations.postgresql import _saslprep, predicted_verifier, quote_ident, quote_literal, verifies
+from paracrine.operations._pgpassword import _saslprep, predicted_verifier, verifies
+from paracrine.operations.postgresql import quote_ident, quote_literal
 from paracrine.predict import Effect
 from paracrine.secret import MASK
 
