@@ -104,6 +104,10 @@ def apply(change: dict[str, Any], outcome: wire.Outcome) -> None:
     argv, env = psql_invocation(
         change["port"], change["database"], single_transaction=bool(change.get("single_transaction"))
     )
-    user = run_as(change["user"]) if change.get("user") else None
+    try:
+        user = run_as(change["user"]) if change.get("user") else None
+    except KeyError:
+        outcome["error"] = f"there is no user {change['user']!r} to run psql as: is PostgreSQL installed?"
+        return
     wire_command = {"argv": argv, "env": env, "stdin": change["sql"].encode("utf-8"), "user": user, "cwd": "/"}
     command.apply(wire_command, outcome)

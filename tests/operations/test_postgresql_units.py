@@ -95,3 +95,17 @@ def test_psql_invocation() -> None:
     assert env == {"PGDATABASE": "app", "PGPORT": "2001", "PGCLIENTENCODING": "UTF8", "PGAPPNAME": "paracrine"}
     argv, env = psql_invocation(5432, "postgres", tuples=True, read_only=True)
     assert "--record-separator-zero" in argv and env["PGOPTIONS"] == "-c default_transaction_read_only=on"
+
+
+def test_run_sql_without_a_postgres_user_fails_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paracrine.changes import sql
+    from paracrine.remote import wire
+
+    def no_user(user: str) -> None:
+        raise KeyError(user)
+
+    monkeypatch.setattr(sql, "run_as", no_user)
+    outcome = wire.new_outcome()
+    sql.apply(RunSQL("SELECT 1").to_wire(), outcome)
+    assert outcome["error"] == "there is no user 'postgres' to run psql as: is PostgreSQL installed?"
+    assert not outcome["changed"]
