@@ -51,6 +51,7 @@ class Unit(TypedDict):
     enabled: str | None
     path: str | None
     description: str | None
+    need_daemon_reload: bool
 
 
 def parse_systemctl_show(text: str) -> dict[str, str]:
@@ -98,6 +99,7 @@ def parse_unit(text: str) -> Unit | None:
         "enabled": props.get("UnitFileState") or None,
         "path": props.get("FragmentPath") or None,
         "description": props.get("Description") or None,
+        "need_daemon_reload": props.get("NeedDaemonReload") == "yes",
     }
 
 
@@ -126,7 +128,8 @@ def unit(name: str) -> Unit | None:
         ("active", "inactive", "failed", ...), "sub": SubState ("running",
         "dead", ...), "enabled": UnitFileState ("enabled", "disabled",
         "static", ...) or None, "path": the unit file (FragmentPath) or None,
-        "description": Description or None}; None if there is no such unit.
+        "description": Description or None, "need_daemon_reload": True when the
+        unit file changed on disk since systemd loaded it}; None if there is no such unit.
 
     Example:
         paracrine facts web1 systemd.unit name=ssh

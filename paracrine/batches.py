@@ -101,7 +101,7 @@ def build_batch(
                 "handler": handlers.step_fields(call, in_batch, pending),
             }
         )
-    return {"version": wire.VERSION, "deploy": deploy, "steps": steps, "forget": sorted(forget)}
+    return {"version": wire.VERSION, "deploy": deploy, "steps": steps, "forget": sorted(forget), "progress": None}
 
 
 def streamed_paths(batch: wire.Batch) -> list[str]:

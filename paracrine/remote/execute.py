@@ -42,7 +42,7 @@ def run_batch(batch: wire.Batch) -> wire.BatchReply:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         handlers.clear_pending(batch.get("forget", ()))
-        runner = _Runner(str(batch.get("deploy", "")))
+        runner = _Runner(str(batch.get("deploy", "")), batch.get("progress"))
         runner.run(batch["steps"])
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -85,8 +85,9 @@ def _error(exc: BaseException) -> str:
 class _Runner:
     """Runs the steps of one batch, keeping their statuses, merged runs and deferred changes."""
 
-    def __init__(self, deploy: str) -> None:
+    def __init__(self, deploy: str, progress: Any = None) -> None:
         self.deploy = deploy
+        self.progress = progress
         self.status: dict[int, str] = {}
         self.replies: dict[int, wire.StepReply] = {}
         self.deferred: dict[str, tuple[dict[str, Any], list[int]]] = {}  # key -> (change, origin steps)
@@ -131,6 +132,10 @@ class _Runner:
             if getattr(_module(change), "DEFER", False):
                 self._defer(change, step["id"])
                 continue
+            if self.deferred and not getattr(_module(change), "FILES_ONLY", False):
+                self._flush(reply)  # e.g. a daemon-reload before a start in the same step
+                if reply["status"] == "failed":
+                    break
             outcome = apply_change(change)
             reply["changes"].append(outcome)
             if outcome["error"] is not None:
@@ -164,6 +169,9 @@ class _Runner:
             handlers.clear_pending([handler["key"]])
         self.replies[step["id"]] = reply
         self.status[step["id"]] = reply["status"]
+        if self.progress is not None:
+            output = "".join(o["stdout"] + o["stderr"] for o in reply["changes"])
+            self.progress.send([step["id"], reply["status"], wire.tail(output, 2000)])
 
     # ---------------------------------------------------------------- merged steps
     def _merge_key(self, step: wire.Step) -> str | None:
@@ -226,12 +234,17 @@ class _Runner:
         if origins & set(step["needs"]) or not files_only:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, running: wire.StepReply | None = None) -> None:
+        """Run the deferred changes; their outcomes go to the steps that asked for them.
+
+        ``running``: the reply of the step in progress (recorded by its own run when it ends).
+        """
         deferred, self.deferred = self.deferred, {}
         for change, origins in deferred.values():
             outcome = apply_change(change)
             for step_id in dict.fromkeys(origins):
-                reply = self.replies[step_id]
+                in_progress = running is not None and running["id"] == step_id
+                reply = running if in_progress and running is not None else self.replies[step_id]
                 reply["changes"].append(outcome)
                 if outcome["error"] is not None and reply["status"] not in ("failed", "ignored"):
                     reply["status"], reply["error"] = "failed", outcome["error"]
@@ -239,4 +252,5 @@ class _Runner:
                     reply["status"] = "changed"
                 else:
                     continue
-                self._record(self.steps[step_id], reply, ran_conditional=False)
+                if not in_progress:
+                    self._record(self.steps[step_id], reply, ran_conditional=False)

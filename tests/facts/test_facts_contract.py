@@ -25,6 +25,7 @@ FACTS_DIR = ROOT / "facts"
 MODULES = sorted(p.stem for p in FACTS_DIR.glob("*.py") if p.stem != "__init__")
 DOMAINS = [m for m in MODULES if not m.startswith("_")]
 BUILTIN_TYPES = (str, int, float, bool, bytes, type(None))
+DEB = ROOT / "tests/operations/cases/apt.deb/hello-paracrine_1.2-3_all.deb"
 
 for _domain in DOMAINS:
     importlib.import_module(f"paracrine.facts.{_domain}")
@@ -79,9 +80,15 @@ CASES: dict[str, Case] = {
     "files.sha256": lambda t, r, c: [_f("files").sha256(str(p)) for p in _tree(t)],
     "files.listing": lambda t, r, c: [_f("files").listing(str(p)) for p in _tree(t)],
     "files.lines": lambda t, r, c: [_f("files").lines(str(_tree(t)[1])), _f("files").lines(str(t / "none"))],
+    "files.tree": lambda t, r, c: [_f("files").tree(str(p)) for p in _tree(t)],
     "apt.packages": lambda t, r, c: _f("apt").packages(),
     "apt.sources": lambda t, r, c: _f("apt").sources(),
     "apt.last_update": lambda t, r, c: _f("apt").last_update(),
+    "apt.update_age": lambda t, r, c: _f("apt").update_age(),
+    "apt.candidates": lambda t, r, c: _f("apt").candidates(["dpkg", "no-such-package-x"]),
+    "apt.upgradable": lambda t, r, c: _f("apt").upgradable(),
+    "apt.residual_configs": lambda t, r, c: _f("apt").residual_configs(),
+    "apt.deb_file": lambda t, r, c: [_f("apt").deb_file(str(DEB)), _f("apt").deb_file(str(t / "none.deb"))],
     "pip.packages": lambda t, r, c: [_f("pip").packages(sys.executable), _f("pip").packages(str(t / "py"))],
     "pip.interpreter": lambda t, r, c: [_f("pip").interpreter(sys.executable), _f("pip").interpreter(str(t / "py"))],
     "pip.venv": lambda t, r, c: [_f("pip").venv(sys.prefix), _f("pip").venv(str(t))],
@@ -94,6 +101,7 @@ CASES: dict[str, Case] = {
     "postgresql.query_rows": lambda t, r, c: _postgresql(t, c, lambda pg: pg.query_rows("SELECT 1", "app")),
     "systemd.unit": lambda t, r, c: _systemd(r, c),
     "git.checkout": lambda t, r, c: [_f("git").checkout(make_repo(t / "repo")), _f("git").checkout(str(t))],
+    "git.remote_ref": lambda t, r, c: [_f("git").remote_ref(u := make_repo(t / "repo")), _f("git").remote_ref(u, "x")],
     "cron.crontab": lambda t, r, c: _cron(r, c),
     "sysctl.value": lambda t, r, c: [_f("sysctl").value("kernel.ostype"), _f("sysctl").value("kernel.nope")],
     "sysctl.values": lambda t, r, c: _f("sysctl").values("kernel"),

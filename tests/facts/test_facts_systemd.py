@@ -20,6 +20,7 @@ def test_parse_unit_real_systemd_running(captured: Callable[[str], str]) -> None
         "enabled": "enabled",
         "path": "/lib/systemd/system/ssh.service",
         "description": "OpenBSD Secure Shell server",
+        "need_daemon_reload": False,
     }
 
 
@@ -37,6 +38,7 @@ def test_parse_unit_daemonless_inactive(captured: Callable[[str], str]) -> None:
         "enabled": "disabled",
         "path": None,  # the daemonless systemctl has no FragmentPath
         "description": "OpenBSD Secure Shell server",
+        "need_daemon_reload": False,
     }
 
 
@@ -54,6 +56,11 @@ def test_parse_unit_not_found_is_none(captured: Callable[[str], str], name: str)
 def test_parse_unit_rejects_other_output() -> None:
     with pytest.raises(ValueError, match="no LoadState"):
         systemd.parse_unit("System has not been booted with systemd as init system (PID 1).\n")
+
+
+def test_parse_unit_needs_daemon_reload() -> None:
+    unit = systemd.parse_unit("LoadState=loaded\nActiveState=active\nSubState=running\nNeedDaemonReload=yes\n")
+    assert unit is not None and unit["need_daemon_reload"] is True
 
 
 def test_parse_systemctl_show_keeps_values_whole_and_first(captured: Callable[[str], str]) -> None:
