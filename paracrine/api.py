@@ -17,7 +17,8 @@ What is here:
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
   :class:`SetAttributes`, :class:`CallFunction`, :class:`DownloadFile`, :class:`ExtractArchive`,
   :class:`GitCheckout`, :class:`AptGet` (merging ``apt-get`` runs), :class:`DaemonReload`
-  (``systemctl daemon-reload``, once per batch), and their base :class:`Change`;
+  (``systemctl daemon-reload``, once per batch), :class:`RunSQL` (SQL through ``psql``), and their
+  base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -38,6 +39,7 @@ _EXPORTS = {
     "OpContext": "paracrine.plan",
     "Change": "paracrine.changes",
     "RunCommand": "paracrine.changes",
+    "RunSQL": "paracrine.changes",
     "WriteFile": "paracrine.changes",
     "LocalFile": "paracrine.changes",
     "MakeDirectory": "paracrine.changes",
@@ -86,6 +88,7 @@ __all__ = [
     "Regex",
     "RemovePath",
     "RunCommand",
+    "RunSQL",
     "Secret",
     "SetAttributes",
     "WriteFile",
@@ -109,6 +112,7 @@ if TYPE_CHECKING:
         MakeLink,
         RemovePath,
         RunCommand,
+        RunSQL,
         SetAttributes,
         WriteFile,
     )

@@ -21,6 +21,7 @@ from paracrine.changes.extract import ExtractArchive
 from paracrine.changes.git import GitCheckout
 from paracrine.changes.link import MakeLink
 from paracrine.changes.remove import RemovePath
+from paracrine.changes.sql import RunSQL
 from paracrine.changes.write import LocalFile, WriteFile
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "MakeLink",
     "RemovePath",
     "RunCommand",
+    "RunSQL",
     "SetAttributes",
     "WriteFile",
 ]
