@@ -55,7 +55,8 @@ def build_wheelhouse(dest: Path = WHEELHOUSE) -> None:
     pip = [sys.executable, "-m", "pip", "-q"]
     if not list(dest.glob("pg8000-*.whl")):
         requirements = str(DEMO / "app" / "requirements.txt")
-        subprocess.run([*pip, "download", "--no-deps", "--only-binary=:all:", "-r", requirements, "-d", dest], check=True)
+        download = ["download", "--no-deps", "--only-binary=:all:", "-r", requirements, "-d", dest]
+        subprocess.run([*pip, *download], check=True)
     for old in dest.glob("paracrine_demo_app-*.whl"):
         old.unlink()
     subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", dest, DEMO / "app"], check=True)
@@ -118,12 +119,12 @@ def run(base: int, lab_root: Path, report: Report) -> Report:
     before = {h: restarts(lab_root, h) for h in HOSTS}
     report.seconds["one change"], out = deploy("-y", "--json", env={**env, "DEMO_GREETING": NEW_GREETING})
     doc = json.loads(out)
-    changed = {(name, op["title"]) for name, h in doc["hosts"].items() for op in h["operations"] if op["status"] == "change"}
-    expected = {(h, title) for h in HOSTS for title in ("files.template('/etc/demo-app/app.conf')", "systemd.service('demo-app')")}
+    hosts = doc["hosts"].items()
+    changed = {(name, op["title"]) for name, h in hosts for op in h["operations"] if op["status"] == "change"}
+    titles = ("files.template('/etc/demo-app/app.conf')", "systemd.service('demo-app')")
+    expected = {(h, title) for h in HOSTS for title in titles}
     report.check(changed == expected, "the change applied exactly the config file and the app's restart on each host")
-    report.check(
-        all(restarts(lab_root, h) == before[h] + 1 for h in HOSTS), "the app was restarted once on each host"
-    )
+    report.check(all(restarts(lab_root, h) == before[h] + 1 for h in HOSTS), "the app was restarted once on each host")
     check_pages(report, base, NEW_GREETING)
     return report
 
