@@ -59,7 +59,7 @@ def build_wheelhouse(dest: Path = WHEELHOUSE) -> None:
         subprocess.run([*pip, *download], check=True)
     for old in dest.glob("paracrine_demo_app-*.whl"):
         old.unlink()
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", dest, DEMO / "app"], check=True)
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", dest, DEMO / "app"], check=True)
 
 
 def deploy(*args: str, env: dict[str, str] | None = None, echo: bool = False) -> tuple[float, str]:

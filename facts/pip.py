@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import Any
 
 from paracrine.fact import fact
 from paracrine.facts import _command
@@ -70,7 +71,46 @@ def _run_python(python: str, args: list[str], failure: str, hint: Callable[[str]
     return out.stdout
 
 
-@fact
+SYSTEM_SITE_DIRS = (
+    "/usr/lib/python3/dist-packages",
+    "/usr/local/lib/python3*/dist-packages",
+    "/usr/lib/python3*/site-packages",
+    "/usr/local/lib/python3*/site-packages",
+)
+
+
+def packages_fingerprint(python: str = "/usr/bin/python3") -> list[Any] | None:
+    """What changes whenever a distribution is installed, removed or upgraded for ``python``.
+
+    The modification times of its site-packages directories (installing or
+    removing a distribution adds or removes a ``*.dist-info`` entry there) and
+    of the interpreter itself: a few ``stat`` calls instead of starting it.
+    """
+    import glob
+
+    try:
+        real = os.path.realpath(python)
+        stamp: list[Any] = [real, os.stat(real).st_mtime_ns]
+    except OSError:
+        return None
+    venv = os.path.dirname(os.path.dirname(python))
+    if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        patterns: tuple[str, ...] = (
+            os.path.join(venv, "lib", "python3*", "site-packages"),
+            os.path.join(venv, "pyvenv.cfg"),
+        )
+    else:
+        patterns = SYSTEM_SITE_DIRS
+    for pattern in patterns:
+        for path in sorted(glob.glob(pattern)):
+            try:
+                stamp += [path, os.stat(path).st_mtime_ns]
+            except OSError:
+                continue
+    return stamp
+
+
+@fact(fingerprint=packages_fingerprint)
 def packages(python: str = "/usr/bin/python3") -> dict[str, str] | None:
     """The Python distributions that an interpreter (or a virtualenv's python) can import.
 

@@ -12,7 +12,7 @@ in the standard unit directories itself.
 from __future__ import annotations
 
 import os
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from paracrine.fact import fact
 from paracrine.facts import _command
@@ -116,7 +116,30 @@ def _find_unit_file(name: str) -> str | None:
     return None
 
 
-@fact
+def _check_name(name: str) -> None:
+    if not name or name.startswith("-") or "/" in name:
+        raise ValueError(f"not a unit name: {name!r}")
+
+
+def _units(requests: list[dict[str, Any]]) -> list[Unit | None]:
+    """The states of several units with one ``systemctl show`` (its blocks come in the order asked)."""
+    names = [str(r["name"]) for r in requests]
+    for name in names:
+        _check_name(name)
+    out = _command.run(["systemctl", "show", *names])
+    blocks = [b for b in out.stdout.split("\n\n") if b.strip()]
+    if len(blocks) != len(names):
+        raise ValueError(f"systemctl show printed {len(blocks)} units for {len(names)}")
+    return [_completed(name, parse_unit(block)) for name, block in zip(names, blocks, strict=True)]
+
+
+def _completed(name: str, result: Unit | None) -> Unit | None:
+    if result is not None and result["path"] is None and result["load"] == "loaded":
+        result["path"] = _find_unit_file(name)
+    return result
+
+
+@fact(batch=_units)
 def unit(name: str) -> Unit | None:
     """The state of a systemd unit, from ``systemctl show``.
 
@@ -134,10 +157,6 @@ def unit(name: str) -> Unit | None:
     Example:
         paracrine facts web1 systemd.unit name=ssh
     """
-    if not name or name.startswith("-") or "/" in name:
-        raise ValueError(f"not a unit name: {name!r}")
+    _check_name(name)
     out = _command.run(["systemctl", "show", name])
-    result = parse_unit(out.stdout)
-    if result is not None and result["path"] is None and result["load"] == "loaded":
-        result["path"] = _find_unit_file(name)
-    return result
+    return _completed(name, parse_unit(out.stdout))

@@ -180,7 +180,7 @@ def service(
     Example:
         systemd.service("nginx", running=True, enabled=True, reloaded=True, reload_on=[site])
     """
-    (unit,) = ctx.facts((systemd_facts.unit, {"name": name}))
+    (unit,) = ctx.facts((systemd_facts.unit, {"name": unit_file_name(name)}))
     yield from _service_changes(ctx, name, unit, (running, enabled), (restarted, reloaded), daemon_reload)
 
 
@@ -200,7 +200,7 @@ def _unit_facts(ctx: OpContext, names: list[str]) -> dict[str, Any]:
     requests: list[Any] = []
     for name in names:
         path = _unit_path(name)
-        requests += [(systemd_facts.unit, {"name": name}), (file_facts.path_info, {"path": path})]
+        requests += [(systemd_facts.unit, {"name": unit_file_name(name)}), (file_facts.path_info, {"path": path})]
         requests.append((file_facts.sha256, {"path": path}))
     values = ctx.facts(*requests)
     return {name: values[3 * i] for i, name in enumerate(names)}
@@ -218,7 +218,7 @@ def _removals(ctx: OpContext, names: list[str]) -> list[Change]:
     there = [n for n, info in zip(names, infos, strict=True) if info is not None]
     if not there:
         return []
-    units = ctx.facts(*[(systemd_facts.unit, {"name": n}) for n in there])
+    units = ctx.facts(*[(systemd_facts.unit, {"name": unit_file_name(n)}) for n in there])
     changes: list[Change] = []
     for name, unit in zip(there, units, strict=True):
         full = unit_file_name(name)

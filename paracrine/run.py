@@ -357,10 +357,14 @@ class DeployRun:
                     future.result()
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
+        self.finish()
+        self.timings.mark("apply")
+
+    def finish(self) -> None:
+        """Every host that has not failed is done (a run that applies, where some hosts had nothing to do)."""
         for hr in self.active():
             if hr.stage is not Stage.DONE:
                 self._set(hr, Stage.DONE)
-        self.timings.mark("apply")
 
     def _apply_host(self, hr: HostRun) -> None:
         try:

@@ -1,9 +1,8 @@
-"""What every demo host has: the Debian packages of the stack, a kernel setting, the log directory."""
+"""What every demo host has: the Debian packages of the stack and a kernel setting."""
 
 from __future__ import annotations
 
-from paracrine.operations import apt, files, server
-from roles.common import LOG_DIR
+from paracrine.operations import apt, server
 
 
 def base() -> None:
@@ -12,4 +11,3 @@ def base() -> None:
     # kernel.domainname belongs to the host's own UTS namespace, so on lab hosts (which share this
     # machine's kernel) it changes the host, not the machine; a real server would set net.* keys here.
     server.sysctl("kernel.domainname", "demo.internal")
-    files.directory(LOG_DIR, mode=0o750, owner="root", group="adm")

@@ -122,6 +122,8 @@ def deploy(
                 progress.start()
                 run.apply()
                 progress.pause()
+        elif applying:
+            run.finish()
         run.remember_keys()
         if declined:
             report.note("nothing applied")

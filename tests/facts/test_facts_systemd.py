@@ -134,3 +134,31 @@ def test_lab_unit(lab_fact: Callable[..., Any]) -> None:
 @pytest.mark.lab
 def test_lab_unit_not_found(lab_fact: Callable[..., Any]) -> None:
     assert lab_fact(systemd.unit, name="paracrine-no-such-unit") is None
+
+
+def test_several_units_are_read_with_one_systemctl_show(fake_run: FakeRun, captured: Callable[[str], str]) -> None:
+    from paracrine.remote.gather import gather
+
+    both = captured("systemctl-show-ssh-systemd.txt").rstrip("\n") + "\n\n" + captured(
+        "systemctl-show-notfound-daemonless.txt"
+    )
+    fake_run.add(["systemctl", "show", "ssh", "nosuch"], both)
+    request = ["paracrine.facts.systemd", "unit"]
+    reply = gather([[*request, {"name": "ssh"}, None], [*request, {"name": "nosuch"}, None]])
+    first, second = reply["results"]
+    assert first["value"]["path"] == "/lib/systemd/system/ssh.service" and second == {"value": None, "fp": None}
+    assert fake_run.calls == [["systemctl", "show", "ssh", "nosuch"]]
+
+
+def test_a_batch_that_does_not_add_up_falls_back_to_one_call_each(
+    fake_run: FakeRun, captured: Callable[[str], str]
+) -> None:
+    from paracrine.remote.gather import gather
+
+    fake_run.add(["systemctl", "show", "ssh", "nosuch"], captured("systemctl-show-ssh-systemd.txt"))
+    fake_run.add(["systemctl", "show", "ssh"], captured("systemctl-show-ssh-systemd.txt"))
+    fake_run.add(["systemctl", "show", "nosuch"], captured("systemctl-show-notfound-daemonless.txt"))
+    request = ["paracrine.facts.systemd", "unit"]
+    reply = gather([[*request, {"name": "ssh"}, None], [*request, {"name": "nosuch"}, None]])
+    assert [r.get("value") is None for r in reply["results"]] == [False, True]
+    assert len(fake_run.calls) == 3

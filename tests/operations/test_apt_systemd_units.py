@@ -133,7 +133,7 @@ def _plan(unit: dict[str, Any], trigger_changes: bool, **service: Any) -> tuple[
     facts = {
         make_key("files.path_info", {"path": path}): None if trigger_changes else _file_info(),
         make_key("files.sha256", {"path": path}): None if trigger_changes else hashlib.sha256(b"x").hexdigest(),
-        make_key("systemd.unit", {"name": "nginx"}): unit,
+        make_key("systemd.unit", {"name": "nginx.service"}): unit,
         handlers.pending_fact_key(): {},
     }
     site = OpCall(files.file, files.file.bind([path], {"content": "x"}), Options(), "t", "h", 0)
@@ -166,7 +166,7 @@ def test_a_handler_starts_a_stopped_service_whether_triggered_or_not_and_never_a
 def test_restarted_without_triggers_restarts_on_every_run() -> None:
     from paracrine.testing import plan_case
 
-    facts = [["systemd.unit", {"name": "nginx"}, ACTIVE]]
+    facts = [["systemd.unit", {"name": "nginx.service"}, ACTIVE]]
     planned = plan_case(systemd.service, {"args": ["nginx"], "kwargs": {"restarted": True}, "facts": facts})
     assert [c.to_json()["argv"] for c in planned.changes] == [["systemctl", "restart", "nginx.service"]]
 
