@@ -167,3 +167,19 @@ def test_parse_results_reads_every_step() -> None:
         5: StepResult("skipped", "skipped: step 3 failed or was skipped", []),
     }
     assert parse_results({}) == {}
+
+
+def test_secrets_cross_the_wire_as_plain_strings(tmp_path: Path) -> None:
+    """Mitogen on a target refuses to unpickle paracrine.secret.Secret: the batch holds builtins only."""
+    plan = plan_of(
+        tmp_path,
+        """
+        from paracrine.operations import server
+        from paracrine.secret import Secret
+        server.shell(["deploy", Secret("argv-secret")], env={"TOKEN": Secret("env-secret")})
+        """,
+    )
+    (change,) = build_batch(plan, "d", set(), Spool())["steps"][0]["changes"]
+    assert change["argv"] == ["deploy", "argv-secret"] and change["env"]["TOKEN"] == "env-secret"
+    assert type(change["argv"][1]) is str and type(change["env"]["TOKEN"]) is str
+    assert all(type(k) is str for k in change)
