@@ -29,3 +29,28 @@ def refuse(reason: str) -> dict[str, Any]:
 
 def crash() -> dict[str, Any]:
     raise OSError("the function crashed")
+
+
+def exit_now() -> dict[str, Any]:
+    """End the process this runs in, at once (a target lost in the middle of a batch)."""
+    import os
+
+    os._exit(1)
+
+
+def identity() -> list[Any]:
+    """This process's pid and effective uid."""
+    import os
+
+    return [os.getpid(), os.geteuid()]
+
+
+def pause(seconds: float) -> str:
+    import time
+
+    time.sleep(seconds)
+    return "rested"
+
+
+def fail_loudly() -> None:
+    raise ValueError("first line of the problem\nsecond line")

@@ -53,3 +53,15 @@ def slow_text(path: str) -> str:
     """A file's text, with a fingerprint (the target does not resend an unchanged value)."""
     with open(path, encoding="utf-8") as stream:
         return stream.read()
+
+
+@fact
+def fails_quietly() -> None:
+    """Raise an exception whose text is empty."""
+    raise LookupError()
+
+
+@fact
+def whoami() -> int:
+    """The effective uid the fact runs as."""
+    return os.geteuid()

@@ -9,7 +9,7 @@ import hashlib
 
 from engine_facts import conf_owner, conf_size
 
-from paracrine.changes import MakeDirectory, RunCommand, WriteFile
+from paracrine.changes import CallFunction, MakeDirectory, RunCommand, WriteFile
 from paracrine.errors import PlanError
 from paracrine.facts import files as file_facts
 from paracrine.operation import Changes, operation
@@ -98,3 +98,22 @@ def counted(ctx: OpContext, name: str) -> Changes:
     value = ctx.once("value", lambda: COMPUTED.append(name) or len(COMPUTED))
     ctx.fact(file_facts.path_info, path=f"/nonexistent/{name}")
     yield RunCommand(("echo", str(value)), predicted=())
+
+
+@operation
+def vanish(ctx: OpContext, name: str) -> Changes:
+    """End the target's process while the batch runs."""
+    import engine_calls
+
+    yield CallFunction.of(engine_calls.exit_now)
+
+
+_PLANS = [0]
+
+
+@operation
+def restless(ctx: OpContext, name: str) -> Changes:
+    """Ask for a fact never asked before, every time it is planned (facts never settle)."""
+    _PLANS[0] += 1
+    ctx.fact(file_facts.path_info, path=f"/nonexistent/{_PLANS[0]}")
+    yield from ()

@@ -37,8 +37,13 @@ def deploy_file(directory: Path, source: str) -> Path:
 
 
 def load(directory: Path, source: str, host: Host | None = None) -> list[OpCall]:
-    """The calls of a deploy file run for ``host``, with handler keys assigned."""
-    calls = load_calls([deploy_file(directory, source)], host or make_host(), gather_here)
+    """The calls of a new deploy file run for ``host``, with handler keys assigned."""
+    return load_path(deploy_file(directory, source), host)
+
+
+def load_path(path: Path, host: Host | None = None) -> list[OpCall]:
+    """The calls of deploy file ``path`` run for ``host``, with handler keys assigned."""
+    calls = load_calls([path], host or make_host(), gather_here)
     handlers.assign_keys(calls, DEPLOY)
     return calls
 
