@@ -100,7 +100,8 @@ def _host_lines(hr: HostRun, verbose: bool, old: OldFiles | None) -> list[str]:
     for planned in hr.plan.preview:
         lines.extend(_op_lines(planned, verbose, old, preview=True))
     for label in hr.stale.values():
-        lines.append(f"  ~ forget the pending trigger of {shown(label)!r}: its handler is no longer in the deploy")
+        # repr() alone: one line, control characters escaped once (shown() first escaped them twice)
+        lines.append(f"  ~ forget the pending trigger of {label!r}: its handler is no longer in the deploy")
     return lines
 
 
