@@ -416,3 +416,65 @@ def test_secrets_in_a_commands_environment_reach_the_target_as_plain_text(tmp_pa
     assert hr.error is None, hr.error
     assert (tmp_path / "token").read_text() == "tok-1234567\n"
     assert hr.planned_ops()[0].call.sensitive
+
+
+def test_large_content_is_streamed_to_the_target(tmp_path: Path, start: Any) -> None:
+    from paracrine.batches import INLINE_LIMIT
+
+    deploy = site(
+        tmp_path,
+        f"""
+        from paracrine.operations import files
+        files.file("TMP/big1", content="a" * {INLINE_LIMIT + 10})
+        files.file("TMP/big2", content="a" * {INLINE_LIMIT + 10})
+        """,
+    )
+    run, _events = start(deploy, apply=True)
+    run.apply()
+    assert results(host_run(run)) == {f"files.file('{tmp_path}/big{i}')": "changed" for i in (1, 2)}
+    assert (tmp_path / "big1").read_text() == "a" * (INLINE_LIMIT + 10) == (tmp_path / "big2").read_text()
+    assert run.spool._dir is not None and len(os.listdir(run.spool._dir)) == 1  # one spool file for both
+    run.close()
+    assert run.spool._dir is None
+
+
+def test_diff_of_a_path_whose_old_content_cannot_be_read(tmp_path: Path, start: Any) -> None:
+    (tmp_path / "dir").mkdir()
+    deploy = site(tmp_path, 'from paracrine.operations import files\nfiles.file("TMP/dir", content="x", force=True)\n')
+    run, _events = start(deploy)
+    (old,) = run.old_contents()["local1"].values()
+    assert isinstance(old, FactError) and "is a directory" in old.message
+
+
+def test_applying_an_in_sync_run_changes_nothing(tmp_path: Path, start: Any) -> None:
+    run, events = start(site(tmp_path, 'from paracrine.operations import files\nfiles.directory("TMP")\n'), apply=True)
+    assert not run.pending_changes()
+    run.apply()
+    hr = host_run(run)
+    assert (hr.stage, hr.batches, [e for _h, e in events]) == (Stage.DONE, 0, ["facts", "planned", "done"])
+
+
+def test_a_link_planted_at_the_lock_path_fails_the_host(tmp_path: Path, start: Any, target_state: Path) -> None:
+    target_state.mkdir()
+    (tmp_path / "victim").write_text("keep\n")
+    (target_state / "lock").symlink_to(tmp_path / "victim")
+    run, _events = start(
+        site(tmp_path, 'from paracrine.operations import files\nfiles.directory("TMP/d")\n'), apply=True
+    )
+    hr = host_run(run)
+    assert hr.stage is Stage.FAILED and isinstance(hr.error, FactError)
+    assert hr.error.message.startswith("gathering facts failed: ")
+    assert "Too many levels of symbolic links" in hr.error.message
+    assert (tmp_path / "victim").read_text() == "keep\n"
+
+
+def test_unreadable_pending_records_are_no_records(tmp_path: Path, start: Any, target_state: Path) -> None:
+    target_state.mkdir()
+    (target_state / "pending").write_text("not a directory")
+    run, _events = start(
+        site(tmp_path, 'from paracrine.operations import files\nfiles.directory("TMP/d")\n'), apply=True
+    )
+    hr = host_run(run)
+    assert hr.stale == {} and hr.ok
+    run.apply()
+    assert (tmp_path / "d").is_dir() and hr.stage is Stage.DONE
