@@ -4,7 +4,7 @@ Steps and their needs, ignore_errors, sensitive steps, handlers and their pendin
 records, merged steps (``batched_kind``), deferred changes (``deferred_kind``),
 the apply of every built-in change kind, and the SIGTERM handler (in a process of
 its own). The state directory (pending records) is a temporary one
-(``$PARACRINE_TARGET_STATE_DIR``). Runs as root (chown, a command as ``nobody``).
+(``$PARACRINE_TARGET_STATE_DIR``). A few tests need root (chown, a command as ``nobody``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from paracrine.changes import command as command_kind
 from paracrine.remote import state, wire
 from paracrine.remote.execute import apply_change, run_batch
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, commands as another user)")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown, a command as another user)")
 
 DEPLOY = "tests/site.py"
 
@@ -531,6 +531,7 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@needs_root
 def test_write_creates_replaces_and_sets_attributes(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "conf"
     first = apply_change(write(path, "one\n", mode=0o640, owner="nobody", group="0").to_wire())
@@ -572,6 +573,7 @@ def test_write_never_writes_through_a_link_or_over_a_directory(tmp_path: Path) -
     assert not (tmp_path / "link").is_symlink() and (tmp_path / "link").read_text() == "new\n"
 
 
+@needs_root
 def test_mkdir_link_attrs_and_remove(tmp_path: Path) -> None:
     nobody = pwd.getpwnam("nobody").pw_uid
     directory = tmp_path / "a" / "b"
@@ -634,6 +636,7 @@ def test_command_ok_codes_env_cwd_stdin(tmp_path: Path) -> None:
     assert last_line["error"] == "exit code 1: two"
 
 
+@needs_root
 def test_command_as_another_user(tmp_path: Path) -> None:
     entry = pwd.getpwnam("nobody")
     outcome = apply_change(sh('id -un; id -u; echo "$HOME $USER $LOGNAME"', user="nobody", cwd="/").to_wire())

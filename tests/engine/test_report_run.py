@@ -6,7 +6,10 @@ and its results are what a target would have replied.
 
 from __future__ import annotations
 
+import grp
 import json
+import os
+import pwd
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,8 @@ from paracrine.inventory import Inventory
 from paracrine.remote import state, wire
 from paracrine.run import DeployRun, HostRun, Stage
 from paracrine.secret import Secret
+
+OWNER, GROUP = pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +91,7 @@ def test_the_plan_with_previews_diffs_and_grouped_hosts(
 ) -> None:
     (tmp_path / "same").write_text("same\n")
     (tmp_path / "conf").write_text("a\nb = 1\n")
+    (tmp_path / "conf").chmod(0o644)
     run = make_run("web1", "web2", "db1", "gone", "bad")
     for name in ("web1", "web2"):
         planned(run, name, tmp_path, SITE)
@@ -103,7 +109,7 @@ def test_the_plan_with_previews_diffs_and_grouped_hosts(
     assert out == [
         "web1, web2  5 of 8 operations to change; 2 planned again after earlier changes",
         f"  ~ conf  [{site}:3]",
-        f"      write {tmp_path}/conf (8 bytes, mode 0644, owner root, group root)",
+        f"      write {tmp_path}/conf (8 bytes, mode 0644, owner {OWNER}, group {GROUP})",  # kept as they are
         f"      --- a{tmp_path}/conf",
         f"      +++ b{tmp_path}/conf",
         "      @@ -1,2 +1,2 @@",

@@ -3,7 +3,7 @@
 
 The target's state directory (pending records, the run lock) is a temporary one:
 ``$PARACRINE_TARGET_STATE_DIR`` is set before a run connects, and the local
-context inherits it. Runs as root, like a target reached with ``become``.
+context inherits it.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ from paracrine.hosts import Host, HostData
 from paracrine.inventory import Inventory
 from paracrine.remote import state
 from paracrine.run import DeployRun, HostRun, Stage, deploy_name
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="runs as root, like a target with become")
 
 
 @pytest.fixture(autouse=True)
