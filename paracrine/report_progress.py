@@ -86,7 +86,7 @@ class Progress:
         lines = self._lines()
         self._clear()
         for line in lines:
-            click.echo(line, err=True)
+            click.echo(line, err=True, color=True)  # a terminal (or told to act as one)
         self._drawn = len(lines)
 
     def _lines(self) -> list[str]:
@@ -105,7 +105,7 @@ class Progress:
 
     def _clear(self) -> None:
         if self.tty and self._drawn:
-            click.echo(f"\x1b[{self._drawn}A\x1b[J", err=True, nl=False)
+            click.echo(f"\x1b[{self._drawn}A\x1b[J", err=True, nl=False, color=True)
             self._drawn = 0
 
     def start(self) -> None:

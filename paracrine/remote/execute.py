@@ -60,6 +60,17 @@ def _module(change: dict[str, Any]) -> ModuleType:
     return importlib.import_module(change["module"])
 
 
+def _hook(change: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A module-level hook of a change's kind (``DEFER``, ``FILES_ONLY``, ``merge_key``), or ``default``.
+
+    Also ``default`` when the module cannot be imported: :func:`apply_change` then reports why.
+    """
+    try:
+        return getattr(_module(change), name, default)
+    except Exception:
+        return default
+
+
 def apply_change(change: dict[str, Any]) -> wire.Outcome:
     """Apply one wire-form change with its kind's ``apply``; never raises."""
     start = time.monotonic()
@@ -78,6 +89,19 @@ def _hidden(outcome: wire.Outcome) -> str:
     return f"{code}failed (output hidden: sensitive)"
 
 
+def _hide_sensitive(step: wire.Step, reply: wire.StepReply) -> None:
+    """Blank what a sensitive step's changes printed, and the text of their errors."""
+    if not step.get("sensitive"):
+        return
+    for outcome in reply["changes"]:
+        outcome["stdout"] = outcome["stderr"] = ""
+        if outcome["error"] is not None:
+            outcome["error"] = _hidden(outcome)
+    if reply["status"] == "failed":
+        failed = next((o for o in reply["changes"] if o["error"] is not None), None)
+        reply["error"] = failed["error"] if failed is not None else "failed (output hidden: sensitive)"
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[: wire.MAX_ERROR]
 
@@ -91,6 +115,7 @@ class _Runner:
         self.status: dict[int, str] = {}
         self.replies: dict[int, wire.StepReply] = {}
         self.deferred: dict[str, tuple[dict[str, Any], list[int]]] = {}  # key -> (change, origin steps)
+        self.clear_later: dict[int, str] = {}  # handler steps waiting for their deferred changes -> pending key
         self.steps: dict[int, wire.Step] = {}
 
     def run(self, steps: list[wire.Step]) -> None:
@@ -129,10 +154,10 @@ class _Runner:
             if conditional and not fire:
                 continue
             ran_conditional = ran_conditional or conditional
-            if getattr(_module(change), "DEFER", False):
+            if _hook(change, "DEFER", False):
                 self._defer(change, step["id"])
                 continue
-            if self.deferred and not getattr(_module(change), "FILES_ONLY", False):
+            if self.deferred and not _hook(change, "FILES_ONLY", False):
                 self._flush(reply)  # e.g. a daemon-reload before a start in the same step
                 if reply["status"] == "failed":
                     break
@@ -147,14 +172,7 @@ class _Runner:
 
     def _record(self, step: wire.Step, reply: wire.StepReply, ran_conditional: bool) -> None:
         """Store a step's reply: hide output of sensitive steps, record triggers, clear a handler that ran."""
-        if step.get("sensitive"):
-            for outcome in reply["changes"]:
-                outcome["stdout"] = outcome["stderr"] = ""
-                if outcome["error"] is not None:
-                    outcome["error"] = _hidden(outcome)
-            if reply["status"] == "failed":
-                failed = next((o for o in reply["changes"] if o["error"] is not None), None)
-                reply["error"] = failed["error"] if failed is not None else "failed (output hidden: sensitive)"
+        _hide_sensitive(step, reply)
         if reply["status"] == "failed" and step.get("ignore_errors"):
             reply["status"] = "ignored"
         if reply["status"] == "changed":
@@ -166,7 +184,10 @@ class _Runner:
             and reply["status"] not in ("failed", "skipped")
             and (ran_conditional or handler["force"])
         ):
-            handlers.clear_pending([handler["key"]])
+            if any(step["id"] in origins for _change, origins in self.deferred.values()):
+                self.clear_later[step["id"]] = handler["key"]  # once its deferred changes succeeded
+            else:
+                handlers.clear_pending([handler["key"]])
         self.replies[step["id"]] = reply
         self.status[step["id"]] = reply["status"]
         if self.progress is not None:
@@ -180,8 +201,8 @@ class _Runner:
             return None
         keys = set()
         for change in step["changes"]:
-            module = _module(change)
-            key = module.merge_key(change) if hasattr(module, "merge_key") else None
+            merge_key = _hook(change, "merge_key")
+            key = merge_key(change) if merge_key is not None else None
             if key is None:
                 return None
             keys.add(key)
@@ -221,7 +242,8 @@ class _Runner:
 
     # ---------------------------------------------------------------- deferred changes
     def _defer(self, change: dict[str, Any], step_id: int) -> None:
-        key = _module(change).merge_key(change) if hasattr(_module(change), "merge_key") else change["module"]
+        merge_key = _hook(change, "merge_key")
+        key = merge_key(change) if merge_key is not None else change["module"]
         _first, origins = self.deferred.setdefault(str(key), (change, []))
         origins.append(step_id)
 
@@ -230,7 +252,7 @@ class _Runner:
         if not self.deferred:
             return
         origins = {o for _c, ids in self.deferred.values() for o in ids}
-        files_only = all(getattr(_module(c), "FILES_ONLY", False) for c in step["changes"])
+        files_only = all(_hook(c, "FILES_ONLY", False) or _hook(c, "DEFER", False) for c in step["changes"])
         if origins & set(step["needs"]) or not files_only:
             self._flush()
 
@@ -245,12 +267,16 @@ class _Runner:
             for step_id in dict.fromkeys(origins):
                 in_progress = running is not None and running["id"] == step_id
                 reply = running if in_progress and running is not None else self.replies[step_id]
-                reply["changes"].append(outcome)
+                reply["changes"].append(outcome.copy())  # a copy each: a sensitive step hides its own
                 if outcome["error"] is not None and reply["status"] not in ("failed", "ignored"):
                     reply["status"], reply["error"] = "failed", outcome["error"]
                 elif outcome["changed"] and reply["status"] == "unchanged":
                     reply["status"] = "changed"
                 else:
+                    if not in_progress:
+                        _hide_sensitive(self.steps[step_id], reply)
                     continue
                 if not in_progress:
                     self._record(self.steps[step_id], reply, ran_conditional=False)
+        ran, self.clear_later = self.clear_later, {}
+        handlers.clear_pending(key for step_id, key in ran.items() if self.status[step_id] not in wire.FAILED_STATUSES)

@@ -139,8 +139,10 @@ def test_lab_unit_not_found(lab_fact: Callable[..., Any]) -> None:
 def test_several_units_are_read_with_one_systemctl_show(fake_run: FakeRun, captured: Callable[[str], str]) -> None:
     from paracrine.remote.gather import gather
 
-    both = captured("systemctl-show-ssh-systemd.txt").rstrip("\n") + "\n\n" + captured(
-        "systemctl-show-notfound-daemonless.txt"
+    both = (
+        captured("systemctl-show-ssh-systemd.txt").rstrip("\n")
+        + "\n\n"
+        + captured("systemctl-show-notfound-daemonless.txt")
     )
     fake_run.add(["systemctl", "show", "ssh", "nosuch"], both)
     request = ["paracrine.facts.systemd", "unit"]
