@@ -256,7 +256,11 @@ class _Planner:
         return bool(needed)
 
 
-@operation
+def _packages_needs(args: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("dir", args["venv"])] if args["venv"] else []
+
+
+@operation(needs=_packages_needs)
 def packages(
     ctx: OpContext,
     packages: Sequence[RequirementText] = (),

@@ -153,7 +153,24 @@ def _role_clauses(wanted: dict[str, Any], current: dict[str, Any] | None) -> lis
     return clauses
 
 
-@operation
+def _role_provides(args: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("pg-role", f"{args['port']}/{args['role']}")] if args["present"] else []
+
+
+def _database_provides(args: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("pg-database", f"{args['port']}/{args['database']}")] if args["present"] else []
+
+
+def _database_needs(args: dict[str, Any]) -> list[tuple[str, str]]:
+    owner = args["owner"]
+    return [("pg-role", f"{args['port']}/{owner}")] if owner else []
+
+
+def _sql_needs(args: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("pg-database", f"{args['port']}/{args['database']}")]
+
+
+@operation(provides=_role_provides)
 def role(
     ctx: OpContext,
     role: RoleName,
@@ -270,7 +287,7 @@ def _same_encoding(a: str | None, b: str | None) -> bool:
     return a is None or b is None or norm(a) == norm(b)
 
 
-@operation
+@operation(provides=_database_provides, needs=_database_needs)
 def database(
     ctx: OpContext,
     database: DatabaseName,
@@ -356,7 +373,7 @@ def _create_database(
 # ---------------------------------------------------------------- SQL
 
 
-@operation
+@operation(needs=_sql_needs)
 def sql(
     ctx: OpContext,
     sql: str,

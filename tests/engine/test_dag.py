@@ -181,3 +181,19 @@ def test_dot_output_colours_nodes_and_styles_edges(tmp_path: Path) -> None:
     assert any('say \\"hi\\"' in line and 'fillcolor="red"' in line for line in lines)
     assert '    "web1:0" -> "web1:1" [style=solid, label="requires"];' in lines
     assert '    "web1:0" -> "web1:2" [style=bold, label="trigger"];' in lines
+
+
+def test_declared_needs_order_a_call_after_what_provides_it(tmp_path: Path) -> None:
+    calls = deploy(
+        tmp_path,
+        """
+        from paracrine.operations import postgresql, server
+        postgresql.role("app", port=5433)                       # 0
+        postgresql.sql("SELECT 1", database="app", port=5433)   # 1: needs the database, declared below
+        server.user("app")                                      # 2
+        postgresql.database("app", owner="app", port=5433)      # 3: needs the role (and the user: owner=)
+        postgresql.sql("SELECT 2", database="app")              # 4: another server (port 5432): no edge
+        """,
+    )
+    assert {(u, v) for u, v, _kind in edges(calls)} == {(0, 3), (3, 1), (2, 3)}
+    assert [c.index for c in dag.order(dag.build(calls))] == [0, 2, 3, 1, 4]
