@@ -1,68 +1,56 @@
-"""Facts about Debian packaging: installed packages, APT sources, last ``apt-get update``."""
+"""Facts about Debian packaging: installed packages, APT sources, candidates, freshness of the lists, .deb files.
+
+The parsers of the tools' output live in :mod:`paracrine.facts._apt_text`.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import TypedDict
+from typing import Any
 
 from paracrine.fact import fact
 from paracrine.facts import _command
+from paracrine.facts._apt_text import (
+    _NAME_CHARS,
+    DPKG_QUERY_FORMAT,
+    INSTALLED_STATES,
+    Candidate,
+    DebFile,
+    Package,
+    Source,
+    parse_apt_cache_policy,
+    parse_apt_simulation,
+    parse_deb822_sources,
+    parse_deb_control,
+    parse_dpkg_query,
+    parse_residual,
+    parse_sources_list,
+    read_deb,
+)
+
+__all__ = [
+    "DPKG_QUERY_FORMAT",
+    "INSTALLED_STATES",
+    "Candidate",
+    "DebFile",
+    "Package",
+    "Source",
+    "parse_apt_cache_policy",
+    "parse_apt_simulation",
+    "parse_deb822_sources",
+    "parse_deb_control",
+    "parse_dpkg_query",
+    "parse_residual",
+    "parse_sources_list",
+    "read_deb",
+]
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 SOURCES_LIST = "/etc/apt/sources.list"
 SOURCES_DIR = "/etc/apt/sources.list.d"
 UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 LISTS_DIR = "/var/lib/apt/lists"
-
-DPKG_QUERY_FORMAT = "${db:Status-Abbrev}\t${Package}\t${Version}\t${Architecture}\n"
-
-INSTALLED_STATES = frozenset("iWt")
-"""dpkg status letters (2nd of Status-Abbrev) that count as installed: Installed,
-triggers-aWaited, triggers-pending. Unpacked, half-configured, half-installed,
-config-files and not-installed do not."""
-
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
-
-
-class Package(TypedDict):
-    """An installed package's version and architecture."""
-
-    version: str
-    arch: str
-
-
-class Source(TypedDict):
-    """One APT source: one type, as in a sources.list line or a deb822 stanza."""
-
-    file: str
-    type: str
-    uris: list[str]
-    suites: list[str]
-    components: list[str]
-    options: dict[str, str]
-    enabled: bool
-
-
-def parse_dpkg_query(text: str) -> dict[str, Package]:
-    """Parse ``dpkg-query -W -f`` output in :data:`DPKG_QUERY_FORMAT`.
-
-    Args:
-        text: tab-separated lines: status abbreviation, package, version, arch.
-
-    Returns:
-        Package name -> {"version", "arch"} for installed packages only. When
-        a package is installed for several architectures (multi-arch), the
-        first listed keeps the plain name and the others are keyed "name:arch".
-    """
-    result: dict[str, Package] = {}
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if len(fields) != 4 or len(fields[0]) < 2 or fields[0][1] not in INSTALLED_STATES:
-            continue
-        _, name, version, arch = fields
-        key = name if name not in result else f"{name}:{arch}"
-        result[key] = {"version": version, "arch": arch}
-    return result
 
 
 def packages_fingerprint() -> list[int] | None:
@@ -89,141 +77,6 @@ def packages() -> dict[str, Package]:
     """
     out = _command.run(["dpkg-query", "-W", "-f", DPKG_QUERY_FORMAT])
     return parse_dpkg_query(out.stdout)
-
-
-def _split_options(text: str) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for item in text.split():
-        key, _, value = item.partition("=")
-        options[key] = value
-    return options
-
-
-def parse_sources_list(text: str, file: str = SOURCES_LIST) -> list[Source]:
-    """Parse the one-line format of sources.list(5).
-
-    Args:
-        text: the file's contents: ``deb [opt=value ...] URI suite [component ...]``.
-        file: the path to record in each entry.
-
-    Returns:
-        One :class:`Source` per line; comments (from "#" to the end of the
-        line) and blank lines are skipped. ``options`` holds the bracketed
-        options as written (e.g. {"arch": "amd64", "signed-by": "/usr/share/keyrings/x.gpg"}).
-
-    Raises:
-        ValueError: a line that is neither blank nor a comment is malformed.
-    """
-    result: list[Source] = []
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        kind, _, rest = line.replace("\t", " ").partition(" ")
-        rest = rest.strip()
-        options: dict[str, str] = {}
-        if rest.startswith("["):
-            close = rest.find("]")
-            if close < 0:
-                raise ValueError(f"{file}:{number}: unterminated [options]: {raw!r}")
-            options = _split_options(rest[1:close])
-            rest = rest[close + 1 :].strip()
-        uri, rest = _take_uri(rest)
-        words = rest.split()
-        if kind not in ("deb", "deb-src") or not uri or not words:
-            raise ValueError(f"{file}:{number}: not a 'deb[-src] URI suite [components]' line: {raw!r}")
-        result.append(_source(file, kind, [uri], words[:1], words[1:], options, True))
-    return result
-
-
-def _take_uri(text: str) -> tuple[str, str]:
-    """Split off the URI, allowing ``cdrom:[Label with spaces]/``."""
-    if text.startswith("cdrom:["):
-        close = text.find("]")
-        end = text.find(" ", close) if close >= 0 else -1
-    else:
-        end = text.find(" ")
-    if end < 0:
-        return text, ""
-    return text[:end], text[end + 1 :]
-
-
-def _source(
-    file: str,
-    kind: str,
-    uris: list[str],
-    suites: list[str],
-    components: list[str],
-    options: dict[str, str],
-    enabled: bool,
-) -> Source:
-    return {
-        "file": file,
-        "type": kind,
-        "uris": uris,
-        "suites": suites,
-        "components": components,
-        "options": options,
-        "enabled": enabled,
-    }
-
-
-def _deb822_stanzas(text: str, file: str) -> list[dict[str, str]]:
-    """Split deb822 text into stanzas of lowercased field name -> value.
-
-    Continuation lines (starting with a space or tab) are joined with "\\n";
-    a continuation line of a single "." stands for an empty line.
-    """
-    stanzas: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    field = ""
-    for number, raw in enumerate(text.splitlines(), 1):
-        if raw.startswith("#"):
-            continue
-        if not raw.strip():
-            if current:
-                stanzas.append(current)
-            current, field = {}, ""
-        elif raw[0] in " \t" and field:
-            line = raw.strip()
-            current[field] += "\n" + ("" if line == "." else line)
-        else:
-            name, sep, value = raw.partition(":")
-            if not sep:
-                raise ValueError(f"{file}:{number}: not a 'Field: value' line: {raw!r}")
-            field = name.strip().lower()
-            current[field] = value.strip()
-    if current:
-        stanzas.append(current)
-    return stanzas
-
-
-def parse_deb822_sources(text: str, file: str = SOURCES_DIR + "/debian.sources") -> list[Source]:
-    """Parse the deb822 format of sources.list(5) (``*.sources`` files).
-
-    Args:
-        text: the file's contents: stanzas of Types/URIs/Suites/Components fields.
-        file: the path to record in each entry.
-
-    Returns:
-        One :class:`Source` per stanza and type (a stanza with
-        "Types: deb deb-src" gives two). ``options`` holds every other field
-        with its name lowercased (e.g. "signed-by", "architectures"); a stanza
-        with "Enabled: no" is reported with ``enabled`` False.
-    """
-    result: list[Source] = []
-    for stanza in _deb822_stanzas(text, file):
-        fields = dict(stanza)
-        types = fields.pop("types", "").split()
-        uris = fields.pop("uris", "").split()
-        suites = fields.pop("suites", "").split()
-        components = fields.pop("components", "").split()
-        if not types or not uris or not suites:
-            raise ValueError(f"{file}: a stanza lacks Types, URIs or Suites: {stanza}")
-        enabled = fields.pop("enabled", "yes").strip().lower() not in ("no", "false", "0")
-        for kind in types:
-            result.append(_source(file, kind, list(uris), list(suites), list(components), dict(fields), enabled))
-    return result
 
 
 def _source_files() -> list[str]:
@@ -296,3 +149,179 @@ def last_update() -> float | None:
     if newest is None:
         return None
     return max(newest, os.stat(LISTS_DIR).st_mtime)
+
+
+# ---------------------------------------------------------------- what apt would do
+
+APT_CONFIG_DIR = "/etc/apt"
+_CONFIG_NAMES = ("sources.list", "sources.list.d", "preferences", "preferences.d", "apt.conf.d")
+
+
+def _stat_entry(path: str) -> list[int]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    return [st.st_mtime_ns, st.st_size, st.st_ino]
+
+
+def _tree_stats(directory: str) -> list[list[Any]]:
+    """[name, mtime_ns, size, inode] of ``directory`` and the entries in it (links followed)."""
+    stats: list[list[Any]] = [[directory, *_stat_entry(directory)]]
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return stats
+    return stats + [[name, *_stat_entry(os.path.join(directory, name))] for name in names]
+
+
+def apt_state_fingerprint() -> list[Any]:
+    """What apt's view of the packages depends on: the dpkg status, the package lists and apt's settings.
+
+    A ``file:`` source's list entry is a link to the repository's index, so the
+    entries are stat'ed through links: a repository that grows in place is seen.
+    """
+    state: list[Any] = [_stat_entry(DPKG_STATUS), _tree_stats(LISTS_DIR)]
+    for name in _CONFIG_NAMES:
+        path = os.path.join(APT_CONFIG_DIR, name)
+        state.append(_tree_stats(path) if os.path.isdir(path) else [path, *_stat_entry(path)])
+    return state
+
+
+def _candidates_fingerprint(packages: list[str]) -> list[Any]:
+    return apt_state_fingerprint()
+
+
+@fact(fingerprint=_candidates_fingerprint)
+def candidates(packages: list[str]) -> dict[str, Candidate]:
+    """The installed and candidate versions of packages (``apt-cache policy``).
+
+    The candidate is the version ``apt-get install`` would install now, from
+    the package lists as they are (no ``apt-get update``) and the pinning.
+
+    Args:
+        packages: package names (``name`` or ``name:arch``).
+
+    Returns:
+        Name -> {"installed": version or None, "candidate": version or None};
+        a name apt does not know at all is absent.
+
+    Example:
+        paracrine facts web1 apt.candidates packages='["nginx", "curl"]'
+    """
+    names = [p for p in packages if p and not p.startswith("-")]
+    if not names:
+        return {}
+    return parse_apt_cache_policy(_command.run(["apt-cache", "policy", *names]).stdout)
+
+
+def _upgradable_fingerprint(dist: bool = False) -> list[Any]:
+    return apt_state_fingerprint()
+
+
+@fact(fingerprint=_upgradable_fingerprint)
+def upgradable(dist: bool = False) -> dict[str, str | None]:
+    """What ``apt-get upgrade`` (or ``dist-upgrade``) would do now, simulated (``apt-get -s``).
+
+    Args:
+        dist: simulate ``dist-upgrade``, which may also install and remove packages.
+
+    Returns:
+        Package -> the version it would be upgraded (or newly installed) to, or
+        None if it would be removed; {} when everything is up to date.
+
+    Example:
+        paracrine facts web1 apt.upgradable dist=true
+    """
+    command = "dist-upgrade" if dist else "upgrade"
+    out = _command.run(["apt-get", "-s", "-o", "Debug::NoLocking=1", command])
+    return parse_apt_simulation(out.stdout)
+
+
+@fact(fingerprint=packages_fingerprint)
+def residual_configs() -> list[str]:
+    """Packages that were removed but whose configuration files are still there (``apt-get purge`` clears them).
+
+    Returns:
+        Package names, sorted.
+
+    Example:
+        paracrine facts web1 apt.residual_configs
+    """
+    out = _command.run(["dpkg-query", "-W", "-f", DPKG_QUERY_FORMAT])
+    return parse_residual(out.stdout)
+
+
+# ---------------------------------------------------------------- freshness of the package lists
+
+
+def _sources_paths() -> list[str]:
+    return [SOURCES_LIST, SOURCES_DIR]
+
+
+def _lists_stale(fact: Any) -> None:
+    """A planned change to the APT sources makes the package lists stale (see :func:`update_age`)."""
+    return None
+
+
+def _newest_mtime(paths: list[str]) -> float | None:
+    newest: float | None = None
+    for path in paths:
+        entries = [path]
+        if os.path.isdir(path):
+            with contextlib.suppress(OSError):
+                entries += [os.path.join(path, name) for name in os.listdir(path)]
+        for entry in entries:
+            try:
+                mtime = os.lstat(entry).st_mtime
+            except OSError:
+                continue
+            newest = mtime if newest is None else max(newest, mtime)
+    return newest
+
+
+@fact(paths=_sources_paths, derive=_lists_stale)
+def update_age() -> float | None:
+    """Seconds since the package lists were refreshed, on the host's own clock; None when they are stale.
+
+    The lists count as stale (None) when they were never fetched, or when an
+    APT source (sources.list, a file in sources.list.d) changed after they
+    were: a new repository is not installable before ``apt-get update``. A
+    change to the sources planned earlier in the same run makes them stale too.
+
+    Returns:
+        Seconds (>= 0), or None.
+
+    Example:
+        paracrine facts web1 apt.update_age
+    """
+    import time
+
+    updated = last_update()
+    if updated is None:
+        return None
+    sources = _newest_mtime(_sources_paths())
+    if sources is not None and sources > updated:
+        return None
+    return max(0.0, time.time() - updated)
+
+
+# ---------------------------------------------------------------- .deb files
+
+
+@fact
+def deb_file(path: str) -> DebFile | None:
+    """The package a ``.deb`` file on the host holds; None if there is no such file.
+
+    Args:
+        path: the .deb file.
+
+    Returns:
+        {"package", "version", "arch"} from its control data.
+
+    Example:
+        paracrine facts web1 apt.deb_file path=/tmp/app_1.0_all.deb
+    """
+    if not os.path.isfile(path):
+        return None
+    return read_deb(path)

@@ -6,18 +6,18 @@ symbolic link is reported as a link (with its target), not as what it points to.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
-from typing import Literal, TypedDict
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, TypedDict
 
 from paracrine.fact import fact
 
 Kind = Literal["file", "directory", "link", "other"]
 
 
-class PathInfo(TypedDict):
-    """Metadata of one path, from ``lstat`` (links are not followed)."""
-
+class _Metadata(TypedDict):
     kind: Kind
     mode: int
     owner: str
@@ -25,8 +25,13 @@ class PathInfo(TypedDict):
     uid: int
     gid: int
     size: int
-    mtime: float
     target: str | None
+
+
+class PathInfo(_Metadata):
+    """Metadata of one path, from ``lstat`` (links are not followed)."""
+
+    mtime: float
 
 
 CHUNK = 1024 * 1024
@@ -135,13 +140,18 @@ def sha256(path: str) -> str | None:
     Example:
         paracrine facts web1 files.sha256 path=/etc/hosts
     """
-    import hashlib
-
     opened = _open_regular(path)
     if opened is None:
         return None
+    return _digest(opened[0])
+
+
+def _digest(fd: int) -> str:
+    """The SHA-256 of what is left to read from ``fd`` (closed afterwards)."""
+    import hashlib
+
     digest = hashlib.sha256()
-    with os.fdopen(opened[0], "rb") as f:
+    with os.fdopen(fd, "rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -219,3 +229,165 @@ def split_lines(data: bytes) -> list[str]:
     if result[-1] == "":
         result.pop()
     return result
+
+
+# ---------------------------------------------------------------- trees
+
+#: Most entries :func:`tree` describes before it refuses (each is about 200 bytes on the wire).
+MAX_TREE_ENTRIES = 50000
+
+_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_REGULAR = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+class TreeEntry(_Metadata):
+    """One path below the root of :func:`tree`, from ``lstat``, with the SHA-256 of a regular file's content."""
+
+    sha256: str | None
+
+
+def excluded(rel: str, patterns: Sequence[str]) -> bool:
+    """Whether the relative path ``rel`` matches one of the glob ``patterns`` (like rsync's ``--exclude``).
+
+    A pattern starting with "/" or with a "/" inside is matched against the
+    whole path (``/build``, ``cache/*.tmp``), any other against the name at any
+    depth (``*.pyc``); a trailing "/" is ignored and ``*`` matches "/" too.
+    Walks do not enter an excluded directory: what is below it is excluded.
+    """
+    from fnmatch import fnmatchcase
+
+    name = rel.rpartition("/")[2]
+    bodies = [(p.strip("/"), p.startswith("/") or "/" in p.strip("/")) for p in patterns]
+    return any(body and fnmatchcase(rel if anchored else name, body) for body, anchored in bodies)
+
+
+class _TreeWalk:
+    """Walks a directory by file descriptor (``O_NOFOLLOW``), collecting :class:`TreeEntry` values."""
+
+    def __init__(self, root: str, exclude: Sequence[str], limit: int) -> None:
+        self.root = root
+        self.exclude = exclude
+        self.limit = limit
+        self.entries: dict[str, TreeEntry] = {}
+        self._names: dict[tuple[bool, int], str] = {}
+
+    def walk(self, dir_fd: int, prefix: str, only: Sequence[str] | None = None) -> None:
+        names = sorted(os.listdir(dir_fd)) if only is None else sorted(set(only))
+        subdirs = []
+        for name in names:
+            rel = prefix + name
+            if self.exclude and excluded(rel, self.exclude):
+                continue
+            try:
+                st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            self.entries[rel] = self._entry(dir_fd, name, st)
+            if len(self.entries) > self.limit:
+                raise ValueError(f"{self.root} has more than {self.limit} entries; exclude some or raise max_entries")
+            if stat.S_ISDIR(st.st_mode):
+                subdirs.append((name, rel))
+        for name, rel in subdirs:
+            try:
+                fd = os.open(name, _DIRECTORY, dir_fd=dir_fd)
+            except OSError:  # replaced by something else meanwhile: described as it was
+                continue
+            try:
+                self.walk(fd, rel + "/")
+            finally:
+                os.close(fd)
+
+    def _entry(self, dir_fd: int, name: str, st: os.stat_result) -> TreeEntry:
+        kind = _kind(st.st_mode)
+        return {
+            "kind": kind,
+            "mode": stat.S_IMODE(st.st_mode),
+            "owner": self._name(True, st.st_uid),
+            "group": self._name(False, st.st_gid),
+            "uid": st.st_uid,
+            "gid": st.st_gid,
+            "size": st.st_size,
+            "sha256": self._hash(dir_fd, name) if kind == "file" else None,
+            "target": os.readlink(name, dir_fd=dir_fd) if kind == "link" else None,
+        }
+
+    def _name(self, user: bool, number: int) -> str:
+        key = (user, number)
+        if key not in self._names:
+            self._names[key] = _owner_name(number) if user else _group_name(number)
+        return self._names[key]
+
+    @staticmethod
+    def _hash(dir_fd: int, name: str) -> str | None:
+        try:
+            fd = os.open(name, _REGULAR, dir_fd=dir_fd)
+        except OSError:  # replaced by a link or removed meanwhile
+            return None
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return _digest(fd)
+        os.close(fd)
+        return None
+
+
+def _tree_derived(fact: Callable[..., Any], path: str, **args: Any) -> dict[str, TreeEntry] | None:
+    """The tree after earlier changes at ``path`` itself: None once it is removed, {} if new and empty.
+
+    Otherwise it is gathered again after those changes ran (``paths=`` of :func:`paracrine.fact.fact`).
+    """
+    info = fact("files.path_info", path=path)
+    if info is None or info["kind"] != "directory":
+        return None
+    if fact("files.listing", path=path) == []:
+        return {}
+    from paracrine.gather import make_key  # controller side: derive never runs on targets
+    from paracrine.predict import Unpredictable
+
+    raise Unpredictable(make_key("files.tree", {"path": path, **args}))
+
+
+@fact(paths=lambda path, **_: [path], derive=_tree_derived)
+def tree(
+    path: str,
+    exclude: list[str] | None = None,
+    only: list[str] | None = None,
+    max_entries: int = MAX_TREE_ENTRIES,
+) -> dict[str, TreeEntry] | None:
+    """Every path below a directory, with its metadata and the SHA-256 of regular files.
+
+    Links are never followed: they are described as links, and directories are entered by file descriptor.
+
+    Args:
+        path: an absolute path.
+        exclude: glob patterns of entries to leave out with everything below
+            them (``*.pyc``, ``/cache``; see :func:`excluded`).
+        only: names of entries directly in ``path`` to describe (with what is
+            below them); None describes all.
+        max_entries: refuse a tree with more entries than this.
+
+    Returns:
+        {relative path: {"kind", "mode", "owner", "group", "uid", "gid",
+        "size", "sha256" (regular files, else None), "target" (links, else
+        None)}} sorted by path, without ``path`` itself; None if ``path`` is
+        absent or not a directory (a link to a directory counts as not one).
+
+    Raises:
+        ValueError: more than ``max_entries`` entries, or a name in ``only`` that is not a plain name.
+
+    Example:
+        paracrine facts web1 files.tree path=/srv/app 'exclude=["*.pyc"]'
+    """
+    for name in only or ():
+        if name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise ValueError(f"only= takes names of entries of {path}, got {name!r}")
+    try:
+        fd = os.open(path, _DIRECTORY)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):  # ELOOP: a symbolic link
+            return None
+        raise
+    walk = _TreeWalk(path, exclude or [], max_entries)
+    try:
+        walk.walk(fd, "", only)
+    finally:
+        os.close(fd)
+    return dict(sorted(walk.entries.items()))

@@ -12,7 +12,7 @@ in the standard unit directories itself.
 from __future__ import annotations
 
 import os
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from paracrine.fact import fact
 from paracrine.facts import _command
@@ -51,6 +51,7 @@ class Unit(TypedDict):
     enabled: str | None
     path: str | None
     description: str | None
+    need_daemon_reload: bool
 
 
 def parse_systemctl_show(text: str) -> dict[str, str]:
@@ -98,6 +99,7 @@ def parse_unit(text: str) -> Unit | None:
         "enabled": props.get("UnitFileState") or None,
         "path": props.get("FragmentPath") or None,
         "description": props.get("Description") or None,
+        "need_daemon_reload": props.get("NeedDaemonReload") == "yes",
     }
 
 
@@ -114,7 +116,30 @@ def _find_unit_file(name: str) -> str | None:
     return None
 
 
-@fact
+def _check_name(name: str) -> None:
+    if not name or name.startswith("-") or "/" in name:
+        raise ValueError(f"not a unit name: {name!r}")
+
+
+def _units(requests: list[dict[str, Any]]) -> list[Unit | None]:
+    """The states of several units with one ``systemctl show`` (its blocks come in the order asked)."""
+    names = [str(r["name"]) for r in requests]
+    for name in names:
+        _check_name(name)
+    out = _command.run(["systemctl", "show", *names])
+    blocks = [b for b in out.stdout.split("\n\n") if b.strip()]
+    if len(blocks) != len(names):
+        raise ValueError(f"systemctl show printed {len(blocks)} units for {len(names)}")
+    return [_completed(name, parse_unit(block)) for name, block in zip(names, blocks, strict=True)]
+
+
+def _completed(name: str, result: Unit | None) -> Unit | None:
+    if result is not None and result["path"] is None and result["load"] == "loaded":
+        result["path"] = _find_unit_file(name)
+    return result
+
+
+@fact(batch=_units)
 def unit(name: str) -> Unit | None:
     """The state of a systemd unit, from ``systemctl show``.
 
@@ -126,15 +151,12 @@ def unit(name: str) -> Unit | None:
         ("active", "inactive", "failed", ...), "sub": SubState ("running",
         "dead", ...), "enabled": UnitFileState ("enabled", "disabled",
         "static", ...) or None, "path": the unit file (FragmentPath) or None,
-        "description": Description or None}; None if there is no such unit.
+        "description": Description or None, "need_daemon_reload": True when the
+        unit file changed on disk since systemd loaded it}; None if there is no such unit.
 
     Example:
         paracrine facts web1 systemd.unit name=ssh
     """
-    if not name or name.startswith("-") or "/" in name:
-        raise ValueError(f"not a unit name: {name!r}")
+    _check_name(name)
     out = _command.run(["systemctl", "show", name])
-    result = parse_unit(out.stdout)
-    if result is not None and result["path"] is None and result["load"] == "loaded":
-        result["path"] = _find_unit_file(name)
-    return result
+    return _completed(name, parse_unit(out.stdout))

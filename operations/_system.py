@@ -20,7 +20,8 @@ from paracrine.facts import mount as mount_facts
 from paracrine.facts import server as server_facts
 from paracrine.facts import sysctl as sysctl_facts
 from paracrine.operation import Changes
-from paracrine.operations.files import _edited, _ensure_file
+from paracrine.operations._text import with_line
+from paracrine.operations.files import _ensure_file
 from paracrine.predict import PATH_FACTS, Effect, fact_named
 from paracrine.validate import Converter
 
@@ -56,7 +57,7 @@ def rewrite(path: str, facts: list[Any], new: list[str], mode: int | None = None
 
 def replace_line(lines: list[str] | None, line: str, pattern: str) -> list[str]:
     """``lines`` with the first line matching ``pattern`` replaced by ``line`` (others removed), or it appended."""
-    return _edited(lines or [], line, True, re.compile(pattern))
+    return with_line(lines or [], line, True, re.compile(pattern))
 
 
 def one_line(what: str) -> Callable[[Any], Any]:

@@ -15,7 +15,10 @@ What is here:
   and the return type :data:`Changes`;
 * change kinds: :class:`RunCommand`, :class:`WriteFile` (with :class:`LocalFile`),
   :class:`MakeDirectory`, :class:`MakeLink`, :class:`RemovePath`,
-  :class:`SetAttributes`, :class:`CallFunction`, and their base :class:`Change`;
+  :class:`SetAttributes`, :class:`CallFunction`, :class:`DownloadFile`, :class:`ExtractArchive`,
+  :class:`GitCheckout`, :class:`AptGet` (merging ``apt-get`` runs), :class:`DaemonReload`
+  (``systemctl daemon-reload``, once per batch), :class:`RunSQL` (SQL through ``psql``), and their
+  base :class:`Change`;
 * predicted effects of commands and calls: :class:`Effect`, :func:`fact_named`, ``path_effects``;
 * argument types: :data:`Mode`, :data:`LocalPath`, :data:`AbsPath`, :data:`Regex`,
   :data:`OneLine`, :class:`Converter` (for your own);
@@ -36,6 +39,7 @@ _EXPORTS = {
     "OpContext": "paracrine.plan",
     "Change": "paracrine.changes",
     "RunCommand": "paracrine.changes",
+    "RunSQL": "paracrine.changes",
     "WriteFile": "paracrine.changes",
     "LocalFile": "paracrine.changes",
     "MakeDirectory": "paracrine.changes",
@@ -43,6 +47,11 @@ _EXPORTS = {
     "RemovePath": "paracrine.changes",
     "SetAttributes": "paracrine.changes",
     "CallFunction": "paracrine.changes",
+    "GitCheckout": "paracrine.changes",
+    "DownloadFile": "paracrine.changes",
+    "ExtractArchive": "paracrine.changes",
+    "AptGet": "paracrine.changes",
+    "DaemonReload": "paracrine.changes",
     "Effect": "paracrine.predict",
     "fact_named": "paracrine.predict",
     "path_effects": "paracrine.predict",
@@ -58,11 +67,16 @@ _EXPORTS = {
 
 __all__ = [
     "AbsPath",
+    "AptGet",
     "CallFunction",
     "Change",
     "Changes",
     "Converter",
+    "DaemonReload",
+    "DownloadFile",
     "Effect",
+    "ExtractArchive",
+    "GitCheckout",
     "LocalFile",
     "LocalPath",
     "MakeDirectory",
@@ -74,6 +88,7 @@ __all__ = [
     "Regex",
     "RemovePath",
     "RunCommand",
+    "RunSQL",
     "Secret",
     "SetAttributes",
     "WriteFile",
@@ -85,13 +100,19 @@ __all__ = [
 
 if TYPE_CHECKING:
     from paracrine.changes import (
+        AptGet,
         CallFunction,
         Change,
+        DaemonReload,
+        DownloadFile,
+        ExtractArchive,
+        GitCheckout,
         LocalFile,
         MakeDirectory,
         MakeLink,
         RemovePath,
         RunCommand,
+        RunSQL,
         SetAttributes,
         WriteFile,
     )

@@ -25,6 +25,7 @@ from paracrine import dag, handlers
 from paracrine.changes import Change, LocalFile, WriteFile
 from paracrine.plan import HostPlan
 from paracrine.remote import wire
+from paracrine.secret import plain
 
 #: Inline content above this size is streamed instead of sent inside the batch.
 INLINE_LIMIT = 256 * 1024
@@ -68,7 +69,8 @@ class Spool:
 def _wire(change: Change, spool: Spool) -> dict[str, Any]:
     if isinstance(change, WriteFile) and change.data is not None and len(change.data) > INLINE_LIMIT:
         change = dataclasses.replace(change, data=None, source=spool.local_file(change.data, change.sha256))
-    return change.to_wire()
+    wired: dict[str, Any] = plain(change.to_wire())  # a kind's own to_wire may leave a Secret in (env=, kwargs=)
+    return wired
 
 
 def build_batch(
@@ -101,7 +103,7 @@ def build_batch(
                 "handler": handlers.step_fields(call, in_batch, pending),
             }
         )
-    return {"version": wire.VERSION, "deploy": deploy, "steps": steps, "forget": sorted(forget)}
+    return {"version": wire.VERSION, "deploy": deploy, "steps": steps, "forget": sorted(forget), "progress": None}
 
 
 def streamed_paths(batch: wire.Batch) -> list[str]:

@@ -94,6 +94,7 @@ class Session:
         self._connected_early: list[tuple[str, Any]] = []
         self._file_service: Any = None
         self._service_pool: Any = None
+        self.trace: Callable[[str, str], None] | None = None  # (host, text) for every call sent and answered
         mitogen.utils.setup_gil()
         coresource.install()
         logging.getLogger("mitogen").setLevel(
@@ -116,6 +117,27 @@ class Session:
         finally:
             self.broker.shutdown()
             self.broker.join()
+
+    def channel(self, on_message: Callable[[Any], None]) -> tuple[Any, Callable[[], None]]:
+        """A Mitogen Sender a target can send messages to during a call; ``on_message`` gets each one.
+
+        Returns the sender (pass it in the call's arguments) and a function closing the channel.
+        ``on_message`` runs on Mitogen's broker thread: it must be quick.
+        """
+        receiver = mitogen.core.Receiver(self.router)
+
+        def deliver(recv: Any) -> None:
+            while not recv.empty():
+                msg = recv.get(block=False, throw_dead=False)
+                if msg.is_dead:
+                    return
+                try:
+                    on_message(msg.unpickle())
+                except Exception:  # a broken message must not stop the broker thread
+                    log.debug("dropped a progress message", exc_info=True)
+
+        receiver.notify = deliver
+        return receiver.to_sender(), receiver.close
 
     # ------------------------------------------------------------ streaming files
     def serve_files(self, paths: Iterable[str]) -> Any:
@@ -312,6 +334,7 @@ class Session:
                 continue
             with self._lock:
                 self.round_trips[name] += 1
+            self._trace(name, f"-> {fn.__module__}.{fn.__name__}")
             try:
                 receiver = contexts[name].call_async(fn, *args)
             except mitogen.core.Error as exc:  # a dead context, a message over the size limit...
@@ -334,6 +357,7 @@ class Session:
             with self._lock:
                 self.bytes_received[name] += len(msg.data or b"")
             results[name] = _unpickle(msg).timed(sent)
+            self._trace(name, _answer(fn, msg, results[name]))
         for receiver, name in receivers.items():
             receiver.notify = None
             results.setdefault(name, Outcome(False, error=f"no reply within {timeout:.0f} s"))
@@ -345,10 +369,15 @@ class Session:
             return Outcome(False, error="not connected", lost=True)
         return self.call_all(fn, {host: args}, timeout=timeout)[host]
 
+    def _trace(self, host: str, text: str) -> None:
+        if self.trace is not None:
+            self.trace(host, text)
+
     def send(self, host: str, context: Any, fn: Callable[..., Any], *args: Any) -> PendingCall:
         """Start ``fn(*args)`` on one host without waiting (one round trip); see :meth:`receive`."""
         with self._lock:
             self.round_trips[host] += 1
+        self._trace(host, f"-> {fn.__module__}.{fn.__name__} (sent as soon as connected)")
         try:
             receiver = context.call_async(fn, *args)
         except mitogen.core.Error as exc:
@@ -365,7 +394,9 @@ class Session:
             return Outcome(False, error=f"no reply within {timeout:.0f} s")
         with self._lock:
             self.bytes_received[pending.host] += len(msg.data or b"")
-        return _unpickle(msg).timed(pending.sent)
+        outcome = _unpickle(msg).timed(pending.sent)
+        self._trace(pending.host, f"<- {len(msg.data or b'')} bytes after {outcome.seconds * 1000:.0f} ms")
+        return outcome
 
     def call(self, host: str, fn: Callable[..., Any], *args: Any) -> Any:
         """Call ``fn(*args)`` on one host and return its value (raises on failure)."""
@@ -386,6 +417,11 @@ def _unpickle(msg: Any) -> Outcome:
         return Outcome(False, error=LOST, lost=True)
     except mitogen.core.Error as exc:
         return Outcome(False, error=_first_line(str(exc)))
+
+
+def _answer(fn: Callable[..., Any], msg: Any, outcome: Outcome) -> str:
+    what = "ok" if outcome.ok else f"failed: {outcome.error}"
+    return f"<- {fn.__name__}: {len(msg.data or b'')} bytes after {outcome.seconds * 1000:.0f} ms, {what}"
 
 
 def _is_lost(exc: BaseException) -> bool:

@@ -51,6 +51,8 @@ def _needs(call: OpCall) -> list[tuple[str, str]]:
         needs.extend(("user", u) for u in _strings(call.args.get(arg)))
     for arg in (*GROUP_ARGS, "groups"):
         needs.extend(("group", g) for g in _strings(call.args.get(arg)))
+    if call.op.needs is not None:
+        needs.extend((kind, name) for kind, name in call.op.needs(call.args) if name)
     return needs
 
 

@@ -42,7 +42,7 @@ BUILTIN_PREFIX = "paracrine.facts."
 class Registered:
     """A registered fact function and what it declares about itself (see :func:`fact`)."""
 
-    __slots__ = ("cache", "derive", "fingerprint", "func", "paths", "prefetch")
+    __slots__ = ("batch", "cache", "derive", "fingerprint", "func", "paths", "prefetch")
 
     def __init__(
         self,
@@ -53,8 +53,10 @@ class Registered:
         cache: bool = True,
         paths: Callable[..., list[str]] | None = None,
         derive: Callable[..., Any] | None = None,
+        batch: Callable[[list[dict[str, Any]]], list[Any]] | None = None,
     ) -> None:
         self.func = func
+        self.batch = batch
         self.fingerprint = fingerprint
         self.prefetch = prefetch
         self.cache = cache
@@ -85,6 +87,7 @@ def fact(  # noqa: F811
     cache: bool = True,
     paths: Callable[..., list[str]] | None = None,
     derive: Callable[..., Any] | None = None,
+    batch: Callable[[list[dict[str, Any]]], list[Any]] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -96,6 +99,7 @@ def fact(  # noqa: F811
     cache: bool = True,
     paths: Callable[..., list[str]] | None = None,
     derive: Callable[..., Any] | None = None,
+    batch: Callable[[list[dict[str, Any]]], list[Any]] | None = None,
 ) -> F | Callable[[F], F]:
     """Register ``func`` as a fact and return it unchanged.
 
@@ -116,6 +120,9 @@ def fact(  # noqa: F811
         derive: ``derive(fact, **args)`` computes the fact's value from other
             facts as the run predicts them (``fact("files.path_info", path=...)``),
             so later operations see the effect of earlier changes without a round trip.
+        batch: ``batch([kwargs, ...]) -> [value, ...]``: the values of several
+            requests of this fact in one go (one ``systemctl show`` for every
+            unit a plan reads); used when a round asks for more than one.
 
     Example:
         >>> @fact
@@ -126,7 +133,7 @@ def fact(  # noqa: F811
     def register(f: F) -> F:
         if "." in f.__qualname__:
             raise TypeError(f"@fact needs a module-level function, got {f.__qualname__}")
-        entry = Registered(f, fingerprint, prefetch=prefetch, cache=cache, paths=paths, derive=derive)
+        entry = Registered(f, fingerprint, prefetch=prefetch, cache=cache, paths=paths, derive=derive, batch=batch)
         REGISTRY[(str(f.__module__), f.__name__)] = entry
         _BY_NAME[fact_name(f)] = entry
         return f

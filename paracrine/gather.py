@@ -85,7 +85,7 @@ def prefetchable(key: FactKey) -> bool:
     """
     from paracrine.fact import by_name
 
-    if key.user is not None:
+    if key.user is not None or "__withheld__" in key.args:
         return False
     entry = by_name(key.name)
     if entry is None and key.name.count(".") != 1:

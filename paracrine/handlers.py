@@ -91,18 +91,26 @@ def step_fields(call: OpCall, in_batch: Collection[int], pending: Collection[str
     return {"key": call.handler_key, "when_changed": when, "force": call.handler_key in pending}
 
 
-def stale(calls: Sequence[OpCall], deploy: str, pending: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    """Pending records that no handler of this run will clear: ``{key: label}``.
+def stale(
+    calls: Sequence[OpCall], deploy: str, pending: Mapping[str, Mapping[str, Any]], idle: Collection[OpCall] = ()
+) -> dict[str, str]:
+    """Pending records to remove, with why: ``{key: reason}``.
 
-    Records of ``deploy`` whose handler left it, and records of older Paracrine
-    versions (no deploy recorded; their keys can no longer match).
+    Records of ``deploy`` whose handler left it, records of older Paracrine
+    versions (no deploy recorded; their keys can no longer match), and records of
+    ``idle`` handlers: triggered by the record, they plan nothing to do (a restart of
+    a stopped service), so nothing would ever clear it.
     """
     live = {c.handler_key for c in calls if c.is_handler}
-    return {
-        key: str(record.get("label") or key)
+    reasons = {
+        key: f"forget the pending trigger of {str(record.get('label') or key)!r}: its handler left the deploy"
         for key, record in pending.items()
         if record.get("deploy") in (deploy, None) and key not in live
     }
+    for call in idle:
+        if call.is_handler and call.handler_key in pending:
+            reasons[call.handler_key] = f"forget the pending trigger of {call.title!r}: its handler has nothing to do"
+    return reasons
 
 
 # ---------------------------------------------------------------- target side

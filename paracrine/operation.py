@@ -124,11 +124,16 @@ class Operation:
     """An operation: a named, documented, validated generator of changes."""
 
     def __init__(
-        self, func: Callable[..., Changes], provides: Provides | None = None, claims: Claims | None = None
+        self,
+        func: Callable[..., Changes],
+        provides: Provides | None = None,
+        claims: Claims | None = None,
+        needs: Provides | None = None,
     ) -> None:
         self.func = func
         self.provides = provides
         self.claims = claims
+        self.needs = needs
         module = str(func.__module__)
         short = module[len(OPERATIONS_PREFIX) :] if module.startswith(OPERATIONS_PREFIX) else module
         self.name = f"{short}.{func.__name__}"
@@ -287,11 +292,17 @@ def _calls(option: str, values: Any) -> tuple[OpCall, ...]:
 @overload
 def operation(func: F) -> Operation: ...
 @overload
-def operation(*, provides: Provides | None = None, claims: Claims | None = None) -> Callable[[F], Operation]: ...
+def operation(
+    *, provides: Provides | None = None, claims: Claims | None = None, needs: Provides | None = None
+) -> Callable[[F], Operation]: ...
 
 
 def operation(
-    func: F | None = None, *, provides: Provides | None = None, claims: Claims | None = None
+    func: F | None = None,
+    *,
+    provides: Provides | None = None,
+    claims: Claims | None = None,
+    needs: Provides | None = None,
 ) -> Operation | Callable[[F], Operation]:
     """Turn a generator function ``(ctx, ...) -> Iterator[Change]`` into an :class:`Operation`.
 
@@ -304,10 +315,15 @@ def operation(
             operation says must exist or not, as ``(kind, name, present)``
             triples (``("path", "/srv/app", True)``); two calls of one host that
             claim opposite states of the same thing are an error naming both lines.
+        needs: optional function of the bound arguments returning what the
+            operation needs to exist first, as ``(kind, name)`` pairs matching
+            another operation's ``provides`` (``("pg-database", "app")``): it runs
+            after that operation, and is skipped when that one fails. Paths,
+            owners and groups are needed without saying so.
     """
     if func is not None:
-        return Operation(func, provides, claims)
-    return lambda f: Operation(f, provides, claims)
+        return Operation(func, provides, claims, needs)
+    return lambda f: Operation(f, provides, claims, needs)
 
 
 def builtin_operation_modules() -> list[str]:

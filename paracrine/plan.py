@@ -98,6 +98,7 @@ class PlannedOp:
     conditional: list[bool] = field(default_factory=list)
     triggered: bool | None = None
     error: ParacrineError | None = None
+    speculative: bool = False  # a preview: planned as if earlier commands changed nothing it reads
 
 
 @dataclass
@@ -165,7 +166,10 @@ class Planner:
         preview: list[PlannedOp] = []
         for call in calls:
             if dag.ancestors(self.graph, call.index) & blocked:
-                (preview if deferred else ops).append(PlannedOp(call, "skipped"))
+                skipped = PlannedOp(call, "skipped", speculative=bool(deferred))
+                (preview if deferred else ops).append(skipped)
+                if deferred:
+                    deferred.append(call)
                 blocked.add(call.index)
                 continue
             triggered = handlers.is_triggered(call, pending, changed) if call.is_handler else None
@@ -174,6 +178,7 @@ class Planner:
                 self.state.speculative = True
                 planned = self._plan_one(call, triggered) or PlannedOp(call, "incomplete", triggered=triggered)
             if self.state.speculative:
+                planned.speculative = True
                 deferred.append(call)
                 preview.append(planned)
             else:

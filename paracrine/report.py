@@ -9,6 +9,7 @@ is ever printed.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +22,20 @@ from paracrine.secret import redact
 MAX_CELL = 80
 
 
+_color: bool | None = None  # None: colour on terminals only (click's own rule)
+
+
+def set_color(mode: str) -> None:
+    """``auto`` (colour on terminals unless $NO_COLOR is set), ``always`` or ``never``."""
+    global _color
+    if mode == "always":
+        _color = True
+    elif mode == "never" or (mode == "auto" and os.environ.get("NO_COLOR")):
+        _color = False
+    else:
+        _color = None
+
+
 def redacted(text: str) -> str:
     """``text`` with every known secret value masked."""
     return redact(text)
@@ -28,22 +43,22 @@ def redacted(text: str) -> str:
 
 def echo(text: str, *, err: bool = False) -> None:
     """Print one line (secrets masked)."""
-    click.echo(redact(text), err=err)
+    click.echo(redact(text), err=err, color=_color)
 
 
 def error(exc: ParacrineError | str) -> None:
     """Print one problem as one line on stderr."""
     text = exc.format_line() if isinstance(exc, ParacrineError) else exc
-    click.secho(redact(f"error: {text}"), err=True, fg="red")
+    click.secho(redact(f"error: {text}"), err=True, fg="red", color=_color)
 
 
 def warn(text: str) -> None:
-    click.secho(redact(f"warning: {text}"), err=True, fg="yellow")
+    click.secho(redact(f"warning: {text}"), err=True, fg="yellow", color=_color)
 
 
 def note(text: str) -> None:
     """A status line on stderr (timings, summaries)."""
-    click.echo(redact(text), err=True)
+    click.echo(redact(text), err=True, color=_color)
 
 
 def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
@@ -171,9 +186,3 @@ def _fields(dicts: Any) -> list[str]:
             for key in d:
                 seen.setdefault(key, None)
     return list(seen)
-
-
-def host_event(host_run: Any, event: str) -> None:
-    """A host's progress through a run (``paracrine.run.Stage`` changes): waits are shown as they happen."""
-    if event.startswith("waiting"):
-        note(f"{host_run.name}: {event}")

@@ -53,7 +53,9 @@ def _op_lines(planned: PlannedOp, verbose: bool, old: OldFiles | None, *, previe
             lines.extend(_preview_diff(change, masked))
     if preview and not planned.changes and planned.status != "skipped":
         lines.append("      nothing to change as far as can be known now")
-    if planned.error is not None:
+    if planned.error is not None and planned.speculative:
+        lines.append(f"      as far as can be known now: {planned.error.message}")
+    elif planned.error is not None:
         lines.append(click.style(f"      {planned.error.message}", fg="red"))
     return lines
 
@@ -101,8 +103,8 @@ def _host_lines(hr: HostRun, verbose: bool, old: OldFiles | None) -> list[str]:
     lines = [line for planned in hr.plan.ops for line in _op_lines(planned, verbose, old)]
     for planned in hr.plan.preview:
         lines.extend(_op_lines(planned, verbose, old, preview=True))
-    for label in hr.stale.values():
-        lines.append(f"  ~ forget the pending trigger of {shown(label)!r}: its handler is no longer in the deploy")
+    for reason in hr.stale.values():
+        lines.append(f"  ~ {shown(reason)}")
     return lines
 
 
@@ -181,7 +183,7 @@ def print_failures(run: DeployRun) -> None:
             report.error(hr.error)
             continue
         for planned in hr.planned_ops():
-            if planned.error is not None:
+            if planned.error is not None and not planned.speculative:
                 ignored = " (ignored)" if planned.call.options.ignore_errors else ""
                 report.error(planned.error.format_line() + ignored)
         for index, result in sorted(hr.results.items()):
@@ -234,7 +236,9 @@ def _counts(hr: HostRun, dry_run: bool) -> dict[str, int]:
         return counts  # nothing is known about an unreachable host's operations
     for planned in hr.planned_ops():
         result = hr.results.get(planned.call.index)
-        if planned.status == "error" or (result is not None and result.status in ("failed", "ignored")):
+        if (planned.status == "error" and not planned.speculative) or (
+            result is not None and result.status in ("failed", "ignored")
+        ):
             counts["failed"] += 1
         elif planned.status == "skipped" or (result is not None and result.status == "skipped"):
             counts["skipped"] += 1
@@ -262,8 +266,24 @@ def print_summary(run: DeployRun, *, dry_run: bool = False) -> None:
     )
 
 
-def run_json(run: DeployRun, *, dry_run: bool = False) -> dict[str, Any]:
-    """The plan and results as builtins (``--json``): the same change objects tests use."""
+SCHEMA_VERSION = 1
+MODE_KEYS = ("mode", "dir_mode")
+
+
+def _change_json(change: Any, masked: bool, contents: bool) -> dict[str, Any]:
+    """A change as ``--json`` shows it: modes as octal strings like the table, contents only with ``--diff``."""
+    data: dict[str, Any] = change.to_json(masked, contents)
+    for key in MODE_KEYS:
+        if isinstance(data.get(key), int):
+            data[key] = f"{data[key]:04o}"
+    return data
+
+
+def run_json(run: DeployRun, *, dry_run: bool = False, contents: bool = False) -> dict[str, Any]:
+    """The plan and results as builtins (``--json``), following ``paracrine/schemas/run.schema.json``.
+
+    ``contents``: include small text file contents (``--diff``), never those of sensitive operations.
+    """
     hosts = {}
     for hr in run.hosts.values():
         preview = {id(p) for p in (hr.plan.preview if hr.plan is not None else [])}
@@ -280,7 +300,7 @@ def run_json(run: DeployRun, *, dry_run: bool = False) -> dict[str, Any]:
                     "status": planned.status,
                     "after_earlier_changes": id(planned) in preview,
                     "sensitive": call.sensitive,
-                    "changes": [c.to_json(call.sensitive) for c in planned.changes],
+                    "changes": [_change_json(c, call.sensitive, contents) for c in planned.changes],
                     "error": planned.error.format_line() if planned.error else None,
                     "result": None
                     if result is None
@@ -294,6 +314,7 @@ def run_json(run: DeployRun, *, dry_run: bool = False) -> dict[str, Any]:
             "stale_triggers": sorted(hr.stale.values()),
         }
     return {
+        "schema_version": SCHEMA_VERSION,
         "hosts": hosts,
         "summary": summary_rows(run, dry_run=dry_run),
         "timings": run.timings.phases,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -62,7 +63,9 @@ class Stage(enum.Enum):
 
 
 FINAL = (Stage.DONE, Stage.FAILED, Stage.UNREACHABLE)
-Listener = Callable[["HostRun", str], None]
+#: ``listener(host_run, event, detail)``: a stage name (``connecting`` ... ``unreachable``), ``step``
+#: (``detail``: done, total, label, status, output) or ``waiting`` (``detail["note"]``).
+Listener = Callable[["HostRun", str, "dict[str, Any] | None"], None]
 
 
 @dataclass
@@ -143,6 +146,8 @@ class DeployRun:
         self.timings = Timings()
         self.session = session or Session(parallel=parallel)
         self.listener = listener
+        if listener is not None:
+            self.session.trace = self._wire
         holder = _holder() if apply else None
         self.gatherer = Gatherer(
             self.session, cache, lock_holder=holder, wait_lock=wait_lock, on_lock_wait=self._waiting
@@ -171,18 +176,25 @@ class DeployRun:
     def active(self) -> list[HostRun]:
         return [h for h in self.hosts.values() if h.ok]
 
-    def _set(self, hr: HostRun, stage: Stage, event: str = "") -> None:
+    def _set(self, hr: HostRun, stage: Stage, note: str | None = None) -> None:
         hr.stage = stage
+        self._notify(hr, stage.value, {"note": note} if note else None)
+
+    def _notify(self, hr: HostRun, event: str, detail: dict[str, Any] | None = None) -> None:
         if self.listener is not None:
-            self.listener(hr, event or stage.value)
+            self.listener(hr, event, detail)
+
+    def _wire(self, host: str, text: str) -> None:
+        if host in self.hosts:
+            self._notify(self.hosts[host], "wire", {"text": text})
 
     def _fail(self, hr: HostRun, error: ParacrineError, *, lost: bool = False) -> None:
         hr.error = error.with_context(host=hr.name)
-        self._set(hr, Stage.UNREACHABLE if lost else Stage.FAILED)
+        self._set(hr, Stage.UNREACHABLE if lost else Stage.FAILED, hr.error.message)
 
     def _waiting(self, host: str, holder: str, seconds: float) -> None:
-        if self.listener is not None:
-            self.listener(self.hosts[host], f"waiting up to {seconds:.0f} s for the run lock ({holder})")
+        note = f"waiting up to {seconds:.0f} s for the run lock ({holder})"
+        self._notify(self.hosts[host], "waiting", {"note": note})
 
     # ------------------------------------------------------------ connecting
     def connect(self) -> None:
@@ -199,6 +211,8 @@ class DeployRun:
         self.session.on_connected(self._on_connected)
 
     def _on_connected(self, host: str, context: Any) -> None:
+        seconds = self.session.connect_seconds.get(host, 0.0)
+        self._notify(self.hosts[host], "connected", {"note": f"connected in {seconds:.2f} s"})
         saved = self._saved.get(host, set())
         safe = {k for k in saved if prefetchable(k)}
         with self._lock:
@@ -235,7 +249,18 @@ class DeployRun:
         self._plan_rounds([hr for hr in self.hosts.values() if hr.ok], first=True)
         for hr in self.active():
             hr.stale = self._stale(hr)
-            self._set(hr, Stage.PLANNED, "planned")
+            self._set(hr, Stage.PLANNED, self._plan_note(hr))
+
+    @staticmethod
+    def _plan_note(hr: HostRun) -> str:
+        plan = hr.plan
+        if plan is None:
+            return "planned"
+        total = len(plan.ops) + len(plan.deferred)
+        if not hr.has_work():
+            return f"in sync ({total} operations)"
+        changing = len(plan.changing) + sum(1 for p in plan.preview if p.status == "change")
+        return f"{changing} of {total} operations to change"
 
     def _plan_rounds(self, todo: list[HostRun], first: bool = False) -> None:
         """Plan ``todo`` until no host misses a fact; ``first``: the run's first pass (it also connects)."""
@@ -306,7 +331,8 @@ class DeployRun:
             pending = facts.get(key) if facts.has(key) else {}
         except ParacrineError:
             return {}
-        return handlers.stale(hr.calls or [], self.deploy, pending if isinstance(pending, dict) else {})
+        idle = [p.call for p in hr.plan.ops if p.status == "ok"] if hr.plan is not None else []
+        return handlers.stale(hr.calls or [], self.deploy, pending if isinstance(pending, dict) else {}, idle)
 
     def _pending(self, hr: HostRun) -> set[str]:
         facts = self.gatherer.facts(hr.name)
@@ -331,10 +357,14 @@ class DeployRun:
                     future.result()
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
+        self.finish()
+        self.timings.mark("apply")
+
+    def finish(self) -> None:
+        """Every host that has not failed is done (a run that applies, where some hosts had nothing to do)."""
         for hr in self.active():
             if hr.stage is not Stage.DONE:
                 self._set(hr, Stage.DONE)
-        self.timings.mark("apply")
 
     def _apply_host(self, hr: HostRun) -> None:
         try:
@@ -352,7 +382,7 @@ class DeployRun:
             hr.applied.append(plan)
             hr.plan = None
             if not plan.deferred:
-                self._set(hr, Stage.DONE)
+                self._set(hr, Stage.DONE, self._done_note(hr))
                 return
             hr.todo = plan.deferred
             self.gatherer.forget(hr.name)  # the host changed: gather its facts again
@@ -367,7 +397,14 @@ class DeployRun:
         files = streamed_paths(batch)
         if files:
             attach_source(batch, self.session.serve_files(files))
-        outcome = self.session.call_one(hr.name, run_batch, batch)
+        close = None
+        if self.listener is not None:
+            batch["progress"], close = self.session.channel(self._step_reporter(hr, batch))
+        try:
+            outcome = self.session.call_one(hr.name, run_batch, batch)
+        finally:
+            if close is not None:
+                close()
         hr.batches += 1
         hr.apply_seconds += outcome.seconds
         if not outcome.ok:
@@ -376,6 +413,24 @@ class DeployRun:
             return False
         hr.results.update(parse_results(outcome.value))
         return True
+
+    @staticmethod
+    def _done_note(hr: HostRun) -> str:
+        statuses = [r.status for r in hr.results.values()]
+        counts = {s: statuses.count(s) for s in ("changed", "failed", "skipped") if statuses.count(s)}
+        return "done" + (": " + ", ".join(f"{n} {s}" for s, n in counts.items()) if counts else "")
+
+    def _step_reporter(self, hr: HostRun, batch: Any) -> Callable[[Any], None]:
+        labels = {step["id"]: step["label"] for step in batch["steps"]}
+        done: list[int] = []
+
+        def report(message: Any) -> None:
+            step_id, status, output = message
+            done.append(step_id)
+            detail = {"done": len(done), "total": len(labels), "label": labels.get(step_id, "?")}
+            self._notify(hr, "step", {**detail, "status": status, "output": output})
+
+        return report
 
     # ------------------------------------------------------------ after planning
     def old_contents(self) -> dict[str, dict[str, Any]]:
@@ -405,7 +460,7 @@ class DeployRun:
     def remember_keys(self) -> None:
         """Store which facts each host's plan read, to prefetch them next time in the first round."""
         for hr in self.active():
-            self.cache.save_keys(hr.name, self.deploy_id, self.gatherer.read(hr.name))
+            self.cache.save_keys(hr.name, self.deploy_id, [withheld(k) for k in self.gatherer.read(hr.name)])
 
     def exit_code(self, *, check: bool, pending: bool) -> ExitCode:
         """The run's exit code: 1 a host failed; 3 only bad input and nothing applied; 2 --check with changes."""
@@ -413,7 +468,11 @@ class DeployRun:
         applied = any(hr.batches for hr in self.hosts.values())
         for hr in self.hosts.values():
             errors += [hr.error] if hr.error is not None else []
-            errors += [p.error for p in hr.planned_ops() if p.error is not None and not p.call.options.ignore_errors]
+            errors += [
+                p.error
+                for p in hr.planned_ops()
+                if p.error is not None and not p.call.options.ignore_errors and not p.speculative
+            ]
             if any(r.status in ("failed", "skipped") for r in hr.results.values()):
                 return ExitCode.FAILED
         if errors:
@@ -427,6 +486,26 @@ class DeployRun:
             return max((hr.batches for hr in self.hosts.values()), default=0)
         counts = [self.session.round_trips.get(n, 0) - hr.batches for n, hr in self.hosts.items()]
         return max(counts, default=0)
+
+
+WITHHELD = json.dumps({"__withheld__": True})
+
+
+def withheld(key: FactKey) -> FactKey:
+    """``key`` as the state directory may keep it: the arguments of facts that run what their
+    arguments say (commands, remote URLs that may carry credentials) and arguments holding a secret
+    are left out; the name still tells the next run that this deploy reads such a fact, so its first
+    call waits for the first planning pass."""
+    from paracrine.gather import resolve_fact
+    from paracrine.secret import redact
+
+    try:
+        prefetchable = resolve_fact(key.name).prefetch
+    except ParacrineError:
+        prefetchable = False
+    if prefetchable and redact(key.args_json) == key.args_json:
+        return key
+    return FactKey(key.name, WITHHELD, key.user)
 
 
 def deploy_name(files: Sequence[DeploySource]) -> str:

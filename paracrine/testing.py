@@ -166,14 +166,14 @@ class Invocation:
     stderr: str
 
 
-def invoke(args: list[str], *, input: str | None = None) -> Invocation:
-    """Run ``paracrine ARGS`` in-process (the same error boundary as the console script)."""
+def invoke(args: list[str], *, input: str | None = None, env: dict[str, str] | None = None) -> Invocation:
+    """Run ``paracrine ARGS`` in-process (the same error boundary as the console script); ``env`` is added."""
     from click.testing import CliRunner
 
     from paracrine.cli import run
 
     runner = CliRunner()
-    with runner.isolation(input=input) as (out, err, _):
+    with runner.isolation(input=input, env=env) as (out, err, _):
         code = run(list(args), debug=False)
         return Invocation(code, out.getvalue().decode(), err.getvalue().decode())
 

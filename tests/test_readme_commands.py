@@ -23,8 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 SECTIONS = ("Quick start", "CLI reference")
 LAB_ENV = ("PARACRINE_LAB_DIR", "PARACRINE_LAB_PORT_BASE")
-#: README commands of those sections that the test does not run, and why (none at the moment).
-EXCLUDED: dict[str, str] = {}
+#: README commands of those sections that the test does not run, and why.
+DEMO = "tests/test_demo.py runs the demo (demo/showcase.py, what scripts/demo runs) on the test lab"
+EXCLUDED: dict[str, str] = {
+    "sudo scripts/demo": f"{DEMO}; it installs PostgreSQL, nginx and an app and takes minutes",
+    "paracrine demo/deploy.py --check": f"needs the demo deployed; {DEMO}, re-run included (nothing changes)",
+    "DEMO_GREETING=Hi paracrine demo/deploy.py --dry-run --diff": f"needs the demo deployed; {DEMO}, "
+    "changing the greeting included",
+}
 
 
 def section(title: str) -> str:
@@ -60,7 +66,7 @@ def test_every_readme_command_is_run_or_excluded_with_a_reason() -> None:
     found = [command for command, _ in commands()]
     assert len(found) >= 15, found
     for command in found:
-        assert command.startswith(("paracrine ", 'sudo "$(command -v paracrine)" ')), command
+        assert command.startswith(("paracrine ", 'sudo "$(command -v paracrine)" ')) or command in EXCLUDED, command
     assert set(EXCLUDED) <= set(found), "an exclusion names a command the README no longer shows"
     assert all(EXCLUDED.values()), "every exclusion says why"
 

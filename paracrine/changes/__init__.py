@@ -9,23 +9,35 @@ one module (here or in an operation package) plus its tests.
 Standard library only: the target imports these modules to apply changes.
 """
 
+from paracrine.changes.apt import AptGet
 from paracrine.changes.attributes import SetAttributes
 from paracrine.changes.base import Change
 from paracrine.changes.call import CallFunction
 from paracrine.changes.command import RunCommand
+from paracrine.changes.daemon_reload import DaemonReload
 from paracrine.changes.directory import MakeDirectory
+from paracrine.changes.download import DownloadFile
+from paracrine.changes.extract import ExtractArchive
+from paracrine.changes.git import GitCheckout
 from paracrine.changes.link import MakeLink
 from paracrine.changes.remove import RemovePath
+from paracrine.changes.sql import RunSQL
 from paracrine.changes.write import LocalFile, WriteFile
 
 __all__ = [
+    "AptGet",
     "CallFunction",
     "Change",
+    "DaemonReload",
+    "DownloadFile",
+    "ExtractArchive",
+    "GitCheckout",
     "LocalFile",
     "MakeDirectory",
     "MakeLink",
     "RemovePath",
     "RunCommand",
+    "RunSQL",
     "SetAttributes",
     "WriteFile",
 ]

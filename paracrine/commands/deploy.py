@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +19,12 @@ if TYPE_CHECKING:
     from paracrine.run import DeployRun
 
 
+def _set_color(_ctx: click.Context, _param: click.Parameter, value: str) -> None:
+    report.set_color(value)
+
+
 def _common(func: Any) -> Any:
-    options = [
+    options: list[Callable[[Any], Any]] = [
         click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path)),
         click.option(
             "-i", "--inventory", help="Inventory file, host list or connector (default: beside the deploy file)."
@@ -32,6 +37,15 @@ def _common(func: Any) -> Any:
             "--state-dir", type=click.Path(path_type=Path), help="Fact cache location (default: ./.paracrine)."
         ),
         debug_option,
+        click.option(
+            "--color",
+            type=click.Choice(["auto", "always", "never"]),
+            default="auto",
+            show_default=True,
+            expose_value=False,
+            callback=_set_color,
+            help="Colour the output (auto: on a terminal, unless $NO_COLOR is set).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -45,7 +59,9 @@ def _common(func: Any) -> Any:
 @click.option("--diff", is_flag=True, help="Show unified diffs of file contents that would change.")
 @click.option("-y", "--yes", is_flag=True, help="Apply without asking (required to apply without a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and results as JSON (apply only with -y).")
-@click.option("-v", "--verbose", is_flag=True, help="Also list operations that are already in sync, and output.")
+@click.option(
+    "-v", "--verbose", count=True, help="-v: also operations in sync, and command output; -vv: every call on the wire."
+)
 @click.option(
     "--wait-lock",
     type=click.FloatRange(0),
@@ -64,7 +80,7 @@ def deploy(
     diff: bool,
     yes: bool,
     as_json: bool,
-    verbose: bool,
+    verbose: int,
     wait_lock: float,
 ) -> int:
     """Make the hosts match FILES (deploy files in plain Python).
@@ -77,21 +93,25 @@ def deploy(
     hosts = select(inventory, limits, base_dir=files[0].resolve().parent)
     from paracrine.connect import Session
 
-    session = Session(parallel=parallel, progress=report.progress)
+    session = Session(parallel=parallel)
     session.start_connecting(hosts.hosts, resolve=hosts.get)  # first: the rest of the start-up overlaps it
     from paracrine import report_run
+    from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
     applying = not (dry_run or check)
     cache = FactCache(state_dir_of(state_dir))
+    progress = Progress(verbose=verbose)
+    progress.start()
     with DeployRun(
-        files, hosts, cache=cache, session=session, apply=applying, wait_lock=wait_lock, listener=report.host_event
+        files, hosts, cache=cache, session=session, apply=applying, wait_lock=wait_lock, listener=progress.event
     ) as run:
         run.connect()
         run.plan()
         old = run.old_contents() if diff else None
+        progress.pause()
         if not as_json:
-            report_run.print_plan(run, verbose=verbose, old_files=old)
+            report_run.print_plan(run, verbose=verbose > 0, old_files=old)
         pending = run.pending_changes()
         refused: UserError | None = None
         declined = False
@@ -99,22 +119,29 @@ def deploy(
             refused = _refusal(yes, as_json)
             declined = refused is None and not yes and not click.confirm("Apply these changes?", default=False)
             if refused is None and not declined:
+                progress.start()
                 run.apply()
+                progress.pause()
+        elif applying:
+            run.finish()
         run.remember_keys()
         if declined:
             report.note("nothing applied")
             return int(ExitCode.OK)
-        _print_outcome(run, as_json=as_json, verbose=verbose, dry_run=not applying or refused is not None, check=check)
+        dry = not applying or refused is not None
+        _print_outcome(run, as_json=as_json, verbose=verbose > 0, dry_run=dry, check=check, diff=diff)
     if refused is not None:
         raise refused
     return int(run.exit_code(check=check, pending=pending))
 
 
-def _print_outcome(run: DeployRun, *, as_json: bool, verbose: bool, dry_run: bool, check: bool) -> None:
+def _print_outcome(
+    run: DeployRun, *, as_json: bool, verbose: bool, dry_run: bool, check: bool, diff: bool = False
+) -> None:
     from paracrine import report_run
 
     if as_json:
-        report.print_json(report_run.run_json(run, dry_run=dry_run))
+        report.print_json(report_run.run_json(run, dry_run=dry_run, contents=diff))
         report_run.print_failures(run)
         return
     if not dry_run:

@@ -10,7 +10,6 @@ checked before anything connects; a bad one is one line and exit 3.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from paracrine.targets import select
 if TYPE_CHECKING:
     from paracrine.deploy import DeployHost, InlineDeploy
     from paracrine.operation import Operation
+    from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
 #: Where the plan and errors say an ``op`` call comes from (a deploy file says ``deploy.py:12``).
@@ -50,7 +50,9 @@ def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
 @click.option("--diff", is_flag=True, help="Show unified diffs of file contents that would change.")
 @click.option("-y", "--yes", is_flag=True, help="Apply without asking (required to apply without a terminal).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and results as JSON (apply only with -y).")
-@click.option("-v", "--verbose", is_flag=True, help="Also list operations that are already in sync, and output.")
+@click.option(
+    "-v", "--verbose", count=True, help="-v: also operations in sync, and command output; -vv: every call on the wire."
+)
 @click.option("--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once.")
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Fact cache location (default: ./.paracrine).")
 @click.option(
@@ -59,6 +61,15 @@ def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
     default=0,
     show_default=True,
     help="Seconds to wait when another run holds a host's lock.",
+)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    expose_value=False,
+    callback=lambda _ctx, _param, value: report.set_color(value),
+    help="Colour the output (auto: on a terminal, unless $NO_COLOR is set).",
 )
 @path_option
 @debug_option
@@ -73,7 +84,7 @@ def op(
     diff: bool,
     yes: bool,
     as_json: bool,
-    verbose: bool,
+    verbose: int,
     parallel: int,
     state_dir: Path | None,
     wait_lock: float,
@@ -102,11 +113,14 @@ def op(
     source = inline_call(found, kwargs)
     from paracrine.connect import Session
 
-    session = Session(parallel=parallel, progress=report.progress)
+    session = Session(parallel=parallel)
     session.start_connecting(hosts.hosts, resolve=hosts.get)
+    from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
     applying = not (dry_run or check)
+    progress = Progress(verbose=verbose)
+    progress.start()
     with DeployRun(
         [source],
         hosts,
@@ -114,10 +128,11 @@ def op(
         session=session,
         apply=applying,
         wait_lock=wait_lock,
-        listener=report.host_event,
+        listener=progress.event,
     ) as run:
-        flags = {"check": check, "diff": diff, "yes": yes, "as_json": as_json, "verbose": verbose}
-        return plan_confirm_apply(run, applying=applying, **flags)
+        return plan_confirm_apply(
+            run, progress, applying=applying, check=check, diff=diff, yes=yes, as_json=as_json, verbose=verbose
+        )
 
 
 def state_dir_path(explicit: Path | None) -> Path:
@@ -161,49 +176,47 @@ def inline_call(found: Operation, kwargs: dict[str, Any]) -> InlineDeploy:
 
 
 def plan_confirm_apply(
-    run: DeployRun, *, applying: bool, check: bool, diff: bool, yes: bool, as_json: bool, verbose: bool
+    run: DeployRun,
+    progress: Progress,
+    *,
+    applying: bool,
+    check: bool,
+    diff: bool,
+    yes: bool,
+    as_json: bool,
+    verbose: int,
 ) -> int:
-    """Plan, show, confirm and apply: the flow of ``paracrine DEPLOY.py`` for a run made elsewhere."""
+    """Plan, show, confirm and apply: the flow of ``paracrine DEPLOY.py``, step for step, for a run made elsewhere.
+
+    Output and refusals are the deploy command's own (``_print_outcome``, ``_refusal``).
+    """
     from paracrine import report_run
+    from paracrine.commands.deploy import _print_outcome, _refusal
 
     run.connect()
     run.plan()
     old = run.old_contents() if diff else None
+    progress.pause()
     if not as_json:
-        report_run.print_plan(run, verbose=verbose, old_files=old)
+        report_run.print_plan(run, verbose=verbose > 0, old_files=old)
     pending = run.pending_changes()
     refused: UserError | None = None
+    declined = False
     if pending and applying:
         refused = _refusal(yes, as_json)
-        if refused is None and not yes and not click.confirm("Apply these changes?", default=False):
-            run.remember_keys()
-            report.note("nothing applied")
-            return int(ExitCode.OK)
-        if refused is None:
+        declined = refused is None and not yes and not click.confirm("Apply these changes?", default=False)
+        if refused is None and not declined:
+            progress.start()
             run.apply()
+            progress.pause()
+    elif applying:
+        run.finish()
     run.remember_keys()
+    if declined:
+        report.note("nothing applied")
+        return int(ExitCode.OK)
     dry = not applying or refused is not None
-    if as_json:
-        report.print_json(report_run.run_json(run, dry_run=dry))
-        report_run.print_failures(run)
-    else:
-        if not dry:
-            report_run.print_applied(run, verbose=verbose)
-        report_run.print_failures(run)
-        if check and not verbose:
-            code = run.exit_code(check=True, pending=pending)
-            state = {ExitCode.OK: "in sync", ExitCode.PENDING: "changes pending"}.get(code, "failed")
-            report.note(f"{state}; {run.timings.summary()}")
-        elif not dry or verbose:
-            report_run.print_summary(run, dry_run=dry)
+    _print_outcome(run, as_json=as_json, verbose=verbose > 0, dry_run=dry, check=check, diff=diff)
     if refused is not None:
         raise refused
     return int(run.exit_code(check=check, pending=pending))
-
-
-def _refusal(yes: bool, as_json: bool) -> UserError | None:
-    """Why changes may not be applied without asking (no ``-y``, and no terminal or ``--json``), else None."""
-    if yes or not (as_json or not sys.stdin.isatty()):
-        return None
-    why = "--json does not ask" if as_json else "there is no terminal to ask"
-    return UserError(f"changes are pending and {why}; nothing was applied", hint="pass -y to apply them")

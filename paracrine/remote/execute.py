@@ -42,7 +42,7 @@ def run_batch(batch: wire.Batch) -> wire.BatchReply:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         handlers.clear_pending(batch.get("forget", ()))
-        runner = _Runner(str(batch.get("deploy", "")))
+        runner = _Runner(str(batch.get("deploy", "")), batch.get("progress"))
         runner.run(batch["steps"])
     finally:
         signal.signal(signal.SIGTERM, previous)
@@ -58,6 +58,17 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def _module(change: dict[str, Any]) -> ModuleType:
     return importlib.import_module(change["module"])
+
+
+def _hook(change: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A module-level hook of a change's kind (``DEFER``, ``FILES_ONLY``, ``merge_key``), or ``default``.
+
+    Also ``default`` when the module cannot be imported: :func:`apply_change` then reports why.
+    """
+    try:
+        return getattr(_module(change), name, default)
+    except Exception:
+        return default
 
 
 def apply_change(change: dict[str, Any]) -> wire.Outcome:
@@ -78,6 +89,19 @@ def _hidden(outcome: wire.Outcome) -> str:
     return f"{code}failed (output hidden: sensitive)"
 
 
+def _hide_sensitive(step: wire.Step, reply: wire.StepReply) -> None:
+    """Blank what a sensitive step's changes printed, and the text of their errors."""
+    if not step.get("sensitive"):
+        return
+    for outcome in reply["changes"]:
+        outcome["stdout"] = outcome["stderr"] = ""
+        if outcome["error"] is not None:
+            outcome["error"] = _hidden(outcome)
+    if reply["status"] == "failed":
+        failed = next((o for o in reply["changes"] if o["error"] is not None), None)
+        reply["error"] = failed["error"] if failed is not None else "failed (output hidden: sensitive)"
+
+
 def _error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[: wire.MAX_ERROR]
 
@@ -85,11 +109,13 @@ def _error(exc: BaseException) -> str:
 class _Runner:
     """Runs the steps of one batch, keeping their statuses, merged runs and deferred changes."""
 
-    def __init__(self, deploy: str) -> None:
+    def __init__(self, deploy: str, progress: Any = None) -> None:
         self.deploy = deploy
+        self.progress = progress
         self.status: dict[int, str] = {}
         self.replies: dict[int, wire.StepReply] = {}
         self.deferred: dict[str, tuple[dict[str, Any], list[int]]] = {}  # key -> (change, origin steps)
+        self.clear_later: dict[int, str] = {}  # handler steps waiting for their deferred changes -> pending key
         self.steps: dict[int, wire.Step] = {}
 
     def run(self, steps: list[wire.Step]) -> None:
@@ -128,9 +154,13 @@ class _Runner:
             if conditional and not fire:
                 continue
             ran_conditional = ran_conditional or conditional
-            if getattr(_module(change), "DEFER", False):
+            if _hook(change, "DEFER", False):
                 self._defer(change, step["id"])
                 continue
+            if self.deferred and not _hook(change, "FILES_ONLY", False):
+                self._flush(reply)  # e.g. a daemon-reload before a start in the same step
+                if reply["status"] == "failed":
+                    break
             outcome = apply_change(change)
             reply["changes"].append(outcome)
             if outcome["error"] is not None:
@@ -142,14 +172,7 @@ class _Runner:
 
     def _record(self, step: wire.Step, reply: wire.StepReply, ran_conditional: bool) -> None:
         """Store a step's reply: hide output of sensitive steps, record triggers, clear a handler that ran."""
-        if step.get("sensitive"):
-            for outcome in reply["changes"]:
-                outcome["stdout"] = outcome["stderr"] = ""
-                if outcome["error"] is not None:
-                    outcome["error"] = _hidden(outcome)
-            if reply["status"] == "failed":
-                failed = next((o for o in reply["changes"] if o["error"] is not None), None)
-                reply["error"] = failed["error"] if failed is not None else "failed (output hidden: sensitive)"
+        _hide_sensitive(step, reply)
         if reply["status"] == "failed" and step.get("ignore_errors"):
             reply["status"] = "ignored"
         if reply["status"] == "changed":
@@ -161,9 +184,15 @@ class _Runner:
             and reply["status"] not in ("failed", "skipped")
             and (ran_conditional or handler["force"])
         ):
-            handlers.clear_pending([handler["key"]])
+            if any(step["id"] in origins for _change, origins in self.deferred.values()):
+                self.clear_later[step["id"]] = handler["key"]  # once its deferred changes succeeded
+            else:
+                handlers.clear_pending([handler["key"]])
         self.replies[step["id"]] = reply
         self.status[step["id"]] = reply["status"]
+        if self.progress is not None:
+            output = "".join(o["stdout"] + o["stderr"] for o in reply["changes"])
+            self.progress.send([step["id"], reply["status"], wire.tail(output, 2000)])
 
     # ---------------------------------------------------------------- merged steps
     def _merge_key(self, step: wire.Step) -> str | None:
@@ -172,8 +201,8 @@ class _Runner:
             return None
         keys = set()
         for change in step["changes"]:
-            module = _module(change)
-            key = module.merge_key(change) if hasattr(module, "merge_key") else None
+            merge_key = _hook(change, "merge_key")
+            key = merge_key(change) if merge_key is not None else None
             if key is None:
                 return None
             keys.add(key)
@@ -213,7 +242,8 @@ class _Runner:
 
     # ---------------------------------------------------------------- deferred changes
     def _defer(self, change: dict[str, Any], step_id: int) -> None:
-        key = _module(change).merge_key(change) if hasattr(_module(change), "merge_key") else change["module"]
+        merge_key = _hook(change, "merge_key")
+        key = merge_key(change) if merge_key is not None else change["module"]
         _first, origins = self.deferred.setdefault(str(key), (change, []))
         origins.append(step_id)
 
@@ -222,21 +252,31 @@ class _Runner:
         if not self.deferred:
             return
         origins = {o for _c, ids in self.deferred.values() for o in ids}
-        files_only = all(getattr(_module(c), "FILES_ONLY", False) for c in step["changes"])
+        files_only = all(_hook(c, "FILES_ONLY", False) or _hook(c, "DEFER", False) for c in step["changes"])
         if origins & set(step["needs"]) or not files_only:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, running: wire.StepReply | None = None) -> None:
+        """Run the deferred changes; their outcomes go to the steps that asked for them.
+
+        ``running``: the reply of the step in progress (recorded by its own run when it ends).
+        """
         deferred, self.deferred = self.deferred, {}
         for change, origins in deferred.values():
             outcome = apply_change(change)
             for step_id in dict.fromkeys(origins):
-                reply = self.replies[step_id]
-                reply["changes"].append(outcome)
+                in_progress = running is not None and running["id"] == step_id
+                reply = running if in_progress and running is not None else self.replies[step_id]
+                reply["changes"].append(outcome.copy())  # a copy each: a sensitive step hides its own
                 if outcome["error"] is not None and reply["status"] not in ("failed", "ignored"):
                     reply["status"], reply["error"] = "failed", outcome["error"]
                 elif outcome["changed"] and reply["status"] == "unchanged":
                     reply["status"] = "changed"
                 else:
+                    if not in_progress:
+                        _hide_sensitive(self.steps[step_id], reply)
                     continue
-                self._record(self.steps[step_id], reply, ran_conditional=False)
+                if not in_progress:
+                    self._record(self.steps[step_id], reply, ran_conditional=False)
+        ran, self.clear_later = self.clear_later, {}
+        handlers.clear_pending(key for step_id, key in ran.items() if self.status[step_id] not in wire.FAILED_STATUSES)

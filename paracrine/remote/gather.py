@@ -37,7 +37,44 @@ def gather(requests: list[list[Any]], lock: dict[str, Any] | None = None) -> wir
         holder = run_lock.acquire(str(lock["holder"]), float(lock.get("wait", 0)))
         if holder is not None:
             return {"results": [], "lock": {"held": True, "holder": holder}}
-    return {"results": [_one(*request) for request in requests], "lock": None}
+    results: list[wire.FactReply | None] = [None] * len(requests)
+    batched: dict[tuple[str, str], list[int]] = {}
+    for index, (module, function, kwargs, cached_fp) in enumerate(requests):
+        spec = _registration(module, function)
+        if spec is not None and spec.batch is not None and spec.fingerprint is None:
+            batched.setdefault((module, function), []).append(index)
+        else:
+            results[index] = _one(module, function, kwargs, cached_fp)
+    for (module, function), indices in batched.items():
+        for index, reply in zip(indices, _many(module, function, [requests[i][2] for i in indices]), strict=True):
+            results[index] = reply
+    return {"results": [r for r in results if r is not None], "lock": None}
+
+
+def _registration(module: str, function: str) -> Any:
+    try:
+        importlib.import_module(module)
+    except Exception:
+        return None  # _one reports the import error
+    return lookup(module, function)
+
+
+def _many(module: str, function: str, many: list[dict[str, Any]]) -> list[wire.FactReply]:
+    """Several requests of a fact that declares ``batch=``: one call for all of them."""
+    if len(many) == 1:
+        return [_one(module, function, many[0], None)]
+    try:
+        spec = lookup(module, function)
+        values = spec.batch(many) if spec is not None and spec.batch is not None else []
+        replies: list[wire.FactReply] = []
+        for value in values:
+            _check_builtin(value)
+            replies.append({"value": value, "fp": None})
+        if len(replies) != len(many):
+            raise ValueError(f"the batch form returned {len(replies)} values for {len(many)} requests")
+        return replies
+    except Exception:  # fall back to one call each: each request gets its own value or error
+        return [_one(module, function, kwargs, None) for kwargs in many]
 
 
 def _one(module: str, function: str, kwargs: dict[str, Any], cached_fp: Any) -> wire.FactReply:

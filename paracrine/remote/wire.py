@@ -11,7 +11,8 @@ Facts (:func:`paracrine.remote.gather.gather`, one call per host and round)::
 
 Changes (:func:`paracrine.remote.execute.run_batch`, one call per host and stage)::
 
-    Batch  = {"version": 1, "deploy": name, "steps": [Step, ...], "forget": [stale pending keys]}
+    Batch  = {"version": 1, "deploy": name, "steps": [Step, ...], "forget": [stale pending keys],
+              "progress": <Sender> | None}  (each finished step is sent [id, status, output tail])
     Step   = {"id", "label", "needs", "changes": [ChangeWire], "conditional", "ignore_errors",
               "sensitive", "triggers": [[key, label]], "handler": HandlerWire | None}
     reply: BatchReply = {"steps": [StepReply, ...], "duration": seconds}
@@ -92,6 +93,7 @@ class Batch(TypedDict):
     deploy: str
     steps: list[Step]
     forget: list[str]
+    progress: Any  # a Mitogen Sender the target tells each finished step, or None
 
 
 class Outcome(TypedDict):

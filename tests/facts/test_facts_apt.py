@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_tools import FakeRun
 
 from paracrine.facts import apt
 from paracrine.factspec import spec_of
@@ -272,3 +273,132 @@ def test_lab_sources(lab_fact: Callable[..., Any]) -> None:
     # Lab hosts have one source: the offline repository baked into the base image.
     assert any(e["type"] == "deb" and "file:/srv/lab-apt" in e["uris"] for e in entries), entries
     assert isinstance(lab_fact(apt.last_update), (float, type(None)))
+
+
+# ---------------------------------------------------------------- candidates, upgrades, residual configs
+
+
+def test_parse_apt_cache_policy_captured(captured: Callable[[str], str]) -> None:
+    assert apt.parse_apt_cache_policy(captured("apt-cache-policy.txt")) == {
+        "pcdemo": {"installed": "1.0-1", "candidate": "2.0-1"},
+        "pcdemo2": {"installed": "1.0-1", "candidate": "1.1-1"},
+        "pcnew": {"installed": None, "candidate": "1.0-1"},
+        "nginx-light": {"installed": None, "candidate": "1.22.1-9+deb12u11"},
+    }  # "nosuch" was asked for too: apt prints nothing for it
+
+
+def test_parse_apt_cache_policy_without_candidate_and_other_architecture() -> None:
+    text = "libc6:i386:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n"
+    assert apt.parse_apt_cache_policy(text) == {"libc6:i386": {"installed": None, "candidate": None}}
+
+
+def test_candidates_runs_apt_cache_policy(fake_run: FakeRun, captured: Callable[[str], str]) -> None:
+    fake_run.add(["apt-cache", "policy", "pcdemo", "nosuch"], captured("apt-cache-policy.txt"))
+    assert apt.candidates(["pcdemo", "nosuch"])["pcdemo"] == {"installed": "1.0-1", "candidate": "2.0-1"}
+    assert apt.candidates([]) == {}
+    assert spec_of(apt.candidates).fingerprint is not None
+
+
+def test_parse_apt_simulation_captured(captured: Callable[[str], str]) -> None:
+    upgrade = apt.parse_apt_simulation(captured("apt-get-s-upgrade.txt"))
+    assert upgrade["pcdemo"] == "2.0-1" and upgrade["liblzma5"] == "5.4.1-1+deb12u2"
+    assert "pcdemo2" not in upgrade  # kept back: it needs a new package
+    dist = apt.parse_apt_simulation(captured("apt-get-s-dist-upgrade.txt"))
+    assert (dist["pcdemo2"], dist["pcnew"]) == ("1.1-1", "1.0-1")
+    removals = "Remv old [1.0]\nPurg gone [2.0]\nConf x (1 repo [all])\nInst y\n"
+    assert apt.parse_apt_simulation(removals) == {"old": None, "gone": None, "y": None}
+
+
+def test_upgradable_simulates(fake_run: FakeRun, captured: Callable[[str], str]) -> None:
+    argv = ["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"]
+    fake_run.add(argv, captured("apt-get-s-dist-upgrade.txt"))
+    assert apt.upgradable(dist=True)["pcnew"] == "1.0-1"
+
+
+def test_parse_residual_captured(captured: Callable[[str], str]) -> None:
+    assert apt.parse_residual(captured("dpkg-query-bookworm-minbase.txt")) == ["cron"]
+
+
+def test_residual_configs_on_this_machine() -> None:
+    assert all(isinstance(name, str) for name in apt.residual_configs())
+
+
+def test_apt_state_fingerprint_sees_lists_through_links(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    lists, repo = tmp_path / "lists", tmp_path / "repo"
+    lists.mkdir()
+    repo.mkdir()
+    (repo / "Packages").write_text("Package: a\n")
+    (lists / "_srv_repo_._Packages").symlink_to(repo / "Packages")
+    monkeypatch.setattr(apt, "LISTS_DIR", str(lists))
+    monkeypatch.setattr(apt, "APT_CONFIG_DIR", str(tmp_path / "etc"))
+    before = apt.apt_state_fingerprint()
+    assert before == apt.apt_state_fingerprint()
+    (repo / "Packages").write_text("Package: a\n\nPackage: b\n")  # the repository grew in place
+    assert apt.apt_state_fingerprint() != before
+
+
+# ---------------------------------------------------------------- freshness of the lists
+
+
+def test_update_age(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    stamp, sources = tmp_path / "stamp", tmp_path / "sources.list.d"
+    sources.mkdir()
+    (sources / "debian.sources").write_text("")
+    monkeypatch.setattr(apt, "UPDATE_STAMP", str(stamp))
+    monkeypatch.setattr(apt, "LISTS_DIR", str(tmp_path / "lists"))
+    monkeypatch.setattr(apt, "SOURCES_LIST", str(tmp_path / "sources.list"))
+    monkeypatch.setattr(apt, "SOURCES_DIR", str(sources))
+    assert apt.update_age() is None  # never updated
+    for path in (sources, sources / "debian.sources"):
+        os.utime(path, (1_700_000_000, 1_700_000_000))
+    stamp.write_text("")
+    age = apt.update_age()
+    assert age is not None and 0 <= age < 60
+    (sources / "new.sources").write_text("")  # a source changed after the update: stale
+    os.utime(stamp, (1_700_000_100, 1_700_000_100))
+    assert apt.update_age() is None
+    os.utime(sources / "new.sources", (1_700_000_000, 1_700_000_000))
+    os.utime(sources, (1_700_000_000, 1_700_000_000))
+    age = apt.update_age()
+    assert age is not None and age > 1e7
+
+
+def test_update_age_is_stale_after_a_planned_source_change() -> None:
+    from paracrine.changes import WriteFile
+    from paracrine.gather import make_key
+    from paracrine.predict import PredictedState
+
+    state = PredictedState(lambda key: 30.0)
+    key = make_key("apt.update_age", {})
+    assert state.lookup(key) == 30.0
+    state.apply(WriteFile("/etc/apt/sources.list.d/x.sources", b"Types: deb\n").effects())
+    assert state.lookup(key) is None
+
+
+# ---------------------------------------------------------------- .deb files
+
+
+def _build(tmp_path: Path, compression: str) -> Path:
+    tree = tmp_path / f"tree-{compression}"
+    (tree / "DEBIAN").mkdir(parents=True)
+    control = "Package: demo\nVersion: 2:1.0-1\nArchitecture: amd64\nMaintainer: t <t@invalid>\nDescription: d\n"
+    (tree / "DEBIAN/control").write_text(control)
+    deb = tmp_path / f"demo-{compression}.deb"
+    argv = ["dpkg-deb", "--root-owner-group", f"-Z{compression}", "--build", str(tree), str(deb)]
+    subprocess.run(argv, check=True, capture_output=True)
+    return deb
+
+
+@pytest.mark.parametrize("compression", ["gzip", "xz", "none", "zstd"])
+def test_deb_file(tmp_path: Path, compression: str) -> None:
+    deb = _build(tmp_path, compression)
+    assert apt.deb_file(str(deb)) == {"package": "demo", "version": "2:1.0-1", "arch": "amd64"}
+    assert apt.deb_file(str(tmp_path / "none.deb")) is None
+
+
+def test_deb_file_rejects_other_files(tmp_path: Path) -> None:
+    (tmp_path / "x.deb").write_text("hello")
+    with pytest.raises(ValueError, match="is not a Debian package"):
+        apt.deb_file(str(tmp_path / "x.deb"))
+    with pytest.raises(ValueError, match="has no Version field"):
+        apt.parse_deb_control("Package: x\nArchitecture: all\n")

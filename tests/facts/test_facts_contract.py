@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_tools import FakeRun
+from fake_tools import FakeRun, fake_psql
 
 from paracrine.factspec import FactSpec, registered
 
@@ -25,6 +25,7 @@ FACTS_DIR = ROOT / "facts"
 MODULES = sorted(p.stem for p in FACTS_DIR.glob("*.py") if p.stem != "__init__")
 DOMAINS = [m for m in MODULES if not m.startswith("_")]
 BUILTIN_TYPES = (str, int, float, bool, bytes, type(None))
+DEB = ROOT / "tests/operations/cases/apt.deb/hello-paracrine_1.2-3_all.deb"
 
 for _domain in DOMAINS:
     importlib.import_module(f"paracrine.facts.{_domain}")
@@ -79,12 +80,28 @@ CASES: dict[str, Case] = {
     "files.sha256": lambda t, r, c: [_f("files").sha256(str(p)) for p in _tree(t)],
     "files.listing": lambda t, r, c: [_f("files").listing(str(p)) for p in _tree(t)],
     "files.lines": lambda t, r, c: [_f("files").lines(str(_tree(t)[1])), _f("files").lines(str(t / "none"))],
+    "files.tree": lambda t, r, c: [_f("files").tree(str(p)) for p in _tree(t)],
     "apt.packages": lambda t, r, c: _f("apt").packages(),
     "apt.sources": lambda t, r, c: _f("apt").sources(),
     "apt.last_update": lambda t, r, c: _f("apt").last_update(),
+    "apt.update_age": lambda t, r, c: _f("apt").update_age(),
+    "apt.candidates": lambda t, r, c: _f("apt").candidates(["dpkg", "no-such-package-x"]),
+    "apt.upgradable": lambda t, r, c: _f("apt").upgradable(),
+    "apt.residual_configs": lambda t, r, c: _f("apt").residual_configs(),
+    "apt.deb_file": lambda t, r, c: [_f("apt").deb_file(str(DEB)), _f("apt").deb_file(str(t / "none.deb"))],
     "pip.packages": lambda t, r, c: [_f("pip").packages(sys.executable), _f("pip").packages(str(t / "py"))],
+    "pip.interpreter": lambda t, r, c: [_f("pip").interpreter(sys.executable), _f("pip").interpreter(str(t / "py"))],
+    "pip.venv": lambda t, r, c: [_f("pip").venv(sys.prefix), _f("pip").venv(str(t))],
+    "pip.outdated": lambda t, r, c: [
+        _f("pip").outdated(sys.executable, no_index=True),
+        _f("pip").outdated(str(t / "py")),
+    ],
+    "postgresql.cluster": lambda t, r, c: _postgresql(t, c, lambda pg: pg.cluster()),
+    "postgresql.password_verifiers": lambda t, r, c: _postgresql(t, c, lambda pg: pg.password_verifiers()),
+    "postgresql.query_rows": lambda t, r, c: _postgresql(t, c, lambda pg: pg.query_rows("SELECT 1", "app")),
     "systemd.unit": lambda t, r, c: _systemd(r, c),
     "git.checkout": lambda t, r, c: [_f("git").checkout(make_repo(t / "repo")), _f("git").checkout(str(t))],
+    "git.remote_ref": lambda t, r, c: [_f("git").remote_ref(u := make_repo(t / "repo")), _f("git").remote_ref(u, "x")],
     "cron.crontab": lambda t, r, c: _cron(r, c),
     "sysctl.value": lambda t, r, c: [_f("sysctl").value("kernel.ostype"), _f("sysctl").value("kernel.nope")],
     "sysctl.values": lambda t, r, c: _f("sysctl").values("kernel"),
@@ -127,6 +144,20 @@ def _cron(run: FakeRun, captured: Callable[[str], str]) -> Any:
 def _cron_table(run: FakeRun, captured: Callable[[str], str]) -> Any:
     run.add(["crontab", "-l", "-u", "root"], captured("crontab-root.txt"))
     return [_f("cron").table(), _f("cron").table("paracrine-nosuch")]
+
+
+def _postgresql(tmp_path: Path, captured: Callable[[str], str], call: Callable[[Any], Any]) -> Any:
+    rules = [
+        ("'version'", captured("psql-cluster-15.txt"), 0),
+        (
+            "json_object_agg(rolname, rolpassword)",
+            '{"postgres": null, "app": "md5a3556571e93b0d20722ba62be61e8c2d"}\0',
+            0,
+        ),
+        ("SELECT 1", "1\0", 0),
+    ]
+    with fake_psql(tmp_path / "bin", rules):
+        return call(_f("postgresql"))
 
 
 def test_every_fact_has_a_case() -> None:

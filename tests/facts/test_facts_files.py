@@ -180,3 +180,126 @@ def test_lab_contents(lab_fact: Callable[..., Any]) -> None:
     assert lab_fact(files.sha256, path="/etc/os-release") is None  # a link
     assert len(lab_fact(files.sha256, path="/usr/lib/os-release")) == 64
     assert "passwd" in lab_fact(files.listing, path="/etc")
+
+
+# ---------------------------------------------------------------- files.tree
+
+
+def _sample_tree(root: Path) -> Path:
+    """root/{a.txt, sub/{b.bin, deep/c.pyc}, link -> sub, dangling -> /nope, fifo, cache/x}."""
+    (root / "sub" / "deep").mkdir(parents=True)
+    (root / "cache").mkdir()
+    (root / "a.txt").write_text("alpha\n")
+    (root / "sub" / "b.bin").write_bytes(b"\x00\x01")
+    (root / "sub" / "deep" / "c.pyc").write_bytes(b"pyc")
+    (root / "cache" / "x").write_text("x")
+    (root / "link").symlink_to("sub")
+    (root / "dangling").symlink_to("/nope")
+    os.mkfifo(root / "fifo")
+    (root / "a.txt").chmod(0o640)
+    return root
+
+
+def test_tree_describes_every_path_below_without_following_links(tmp_path: Path) -> None:
+    root = _sample_tree(tmp_path / "t")
+    result = files.tree(str(root))
+    assert result is not None
+    assert list(result) == [
+        "a.txt", "cache", "cache/x", "dangling", "fifo", "link", "sub", "sub/b.bin", "sub/deep", "sub/deep/c.pyc",
+    ]  # fmt: skip
+    owner = pwd.getpwuid(os.getuid()).pw_name
+    assert result["a.txt"] == {
+        "kind": "file",
+        "mode": 0o640,
+        "owner": owner,
+        "group": grp.getgrgid(os.getgid()).gr_name,
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "size": 6,
+        "sha256": hashlib.sha256(b"alpha\n").hexdigest(),
+        "target": None,
+    }
+    assert (result["link"]["kind"], result["link"]["target"], result["link"]["sha256"]) == ("link", "sub", None)
+    assert result["dangling"]["target"] == "/nope"
+    assert (result["fifo"]["kind"], result["fifo"]["sha256"]) == ("other", None)  # never opened: no hang
+    assert (result["sub"]["kind"], result["sub"]["sha256"]) == ("directory", None)
+    assert result["sub/deep/c.pyc"]["sha256"] == hashlib.sha256(b"pyc").hexdigest()
+
+
+def test_tree_is_none_for_what_is_not_a_directory(tmp_path: Path) -> None:
+    root = _sample_tree(tmp_path / "t")
+    assert files.tree(str(tmp_path / "absent")) is None
+    assert files.tree(str(root / "a.txt")) is None
+    assert files.tree(str(root / "link")) is None  # a link to a directory is not entered
+    assert files.tree(str(root / "a.txt" / "x")) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert files.tree(str(empty)) == {}
+
+
+def test_tree_exclude_patterns(tmp_path: Path) -> None:
+    root = str(_sample_tree(tmp_path / "t"))
+    by_name = files.tree(root, exclude=["*.pyc", "fifo"])
+    assert by_name is not None and "sub/deep/c.pyc" not in by_name and "fifo" not in by_name
+    assert "sub/deep" in by_name
+    pruned = files.tree(root, exclude=["/cache", "sub/deep"])
+    assert pruned is not None
+    assert not any(rel.startswith(("cache", "sub/deep")) for rel in pruned)
+    assert "sub/b.bin" in pruned
+    assert "a.txt" not in (files.tree(root, exclude=["/a.*"]) or {})
+
+
+@pytest.mark.parametrize(
+    ("rel", "patterns", "expected"),
+    [
+        ("a/b/c.pyc", ["*.pyc"], True),  # a name at any depth
+        ("a/__pycache__", ["__pycache__/"], True),  # a trailing "/" is ignored
+        ("build", ["/build"], True),
+        ("src/build", ["/build"], False),  # anchored at the root
+        ("cache/x/y.tmp", ["cache/*.tmp"], True),  # "*" matches "/" too
+        ("other/cache/y.tmp", ["cache/*.tmp"], False),
+        ("a.txt", ["*.TXT"], False),  # case matters
+        ("a.txt", [], False),
+    ],
+)
+def test_excluded(rel: str, patterns: list[str], expected: bool) -> None:
+    assert files.excluded(rel, patterns) is expected
+
+
+def test_tree_only_some_entries(tmp_path: Path) -> None:
+    root = str(_sample_tree(tmp_path / "t"))
+    result = files.tree(root, only=["sub", "absent", "a.txt"])
+    assert result is not None
+    assert list(result) == ["a.txt", "sub", "sub/b.bin", "sub/deep", "sub/deep/c.pyc"]
+    with pytest.raises(ValueError, match="only= takes names"):
+        files.tree(root, only=["../etc"])
+
+
+def test_tree_refuses_too_many_entries(tmp_path: Path) -> None:
+    root = str(_sample_tree(tmp_path / "t"))
+    with pytest.raises(ValueError, match="more than 3 entries; exclude some or raise max_entries"):
+        files.tree(root, max_entries=3)
+
+
+def test_tree_prediction_after_earlier_changes() -> None:
+    """Removed: None; a new empty directory: {}; anything else is gathered again after the changes ran."""
+    from paracrine.predict import Unpredictable
+
+    def facts(info: Any, names: Any) -> Callable[..., Any]:
+        return lambda name, path: {"files.path_info": info, "files.listing": names}[name]
+
+    derive = files._tree_derived
+    directory = {"kind": "directory"}
+    assert derive(facts(None, None), "/srv/app", exclude=None) is None
+    assert derive(facts({"kind": "file"}, None), "/srv/app", exclude=None) is None
+    assert derive(facts(directory, []), "/srv/app", exclude=None) == {}
+    with pytest.raises(Unpredictable):
+        derive(facts(directory, ["index.html"]), "/srv/app", exclude=None, only=None, max_entries=10)
+
+
+@pytest.mark.lab
+def test_lab_tree(lab_fact: Callable[..., Any]) -> None:
+    result = lab_fact(files.tree, path="/etc/ssh", exclude=["*_key"])
+    assert result["sshd_config"]["kind"] == "file" and len(result["sshd_config"]["sha256"]) == 64
+    assert not any(rel.endswith("_key") for rel in result)
+    assert any(rel.endswith("_key.pub") for rel in result)

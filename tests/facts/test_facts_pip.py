@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -9,8 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_tools import FakeRun
 
+from paracrine.fact import by_name
 from paracrine.facts import pip
+from paracrine.factspec import spec_of
+
+
+def fact_paths(func: Callable[..., Any]) -> Callable[..., list[str]]:
+    entry = by_name(f"pip.{func.__name__}")
+    assert entry is not None and entry.paths is not None
+    return entry.paths
 
 
 def test_packages_of_the_running_interpreter() -> None:
@@ -95,9 +105,112 @@ def test_list_script_runs_standalone() -> None:
     assert pip.parse_distributions(out.stdout)["pytest"] == pytest.__version__
 
 
+def test_interpreter_resolves_links(tmp_path: Path) -> None:
+    link = tmp_path / "python"
+    link.symlink_to(sys.executable)
+    found = pip.interpreter(python=str(link))
+    assert found == {
+        "executable": os.path.realpath(sys.executable),
+        "version": ".".join(map(str, sys.version_info[:3])),
+    }
+    assert pip.interpreter(python=str(tmp_path / "none")) is None
+
+
+def test_interpreter_that_does_not_work(tmp_path: Path) -> None:
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'not python' >&2\nexit 2\n")
+    broken.chmod(0o755)
+    with pytest.raises(RuntimeError, match=r"is not a working Python interpreter \(exit code 2\): not python"):
+        pip.interpreter(python=str(broken))
+
+
+def test_parse_pyvenv_cfg(captured: Callable[[str], str]) -> None:
+    assert pip.parse_pyvenv_cfg(captured("pyvenv-3.11-debian12.cfg")) == {
+        "home": "/usr/bin",
+        "include-system-site-packages": "false",
+        "version": "3.11.2",
+        "executable": "/usr/bin/python3.11",
+        "command": "/usr/bin/python3 -m venv /srv/app/venv",
+    }
+    assert pip.parse_pyvenv_cfg("no equals sign\n = no key\nKey = a = b\n") == {"key": "a = b"}
+
+
+def test_venv_of_a_real_virtualenv(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
+    found = pip.venv(path=str(venv))
+    assert found is not None
+    assert found["executable"] == os.path.realpath(sys.executable)
+    assert found["system_site_packages"] is True
+    assert found["version"] == ".".join(map(str, sys.version_info[:3]))
+
+
+def test_venv_without_executable_key_follows_bin_python(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "python").symlink_to(sys.executable)
+    (tmp_path / "pyvenv.cfg").write_text(
+        "home = /usr/bin\ninclude-system-site-packages = false\nversion_info = 3.8.10\n"
+    )
+    found = pip.venv(path=str(tmp_path))
+    assert found == {
+        "home": "/usr/bin",
+        "version": "3.8.10",
+        "executable": os.path.realpath(sys.executable),
+        "system_site_packages": False,
+    }
+    (tmp_path / "bin" / "python").unlink()
+    assert pip.venv(path=str(tmp_path))["executable"] is None  # type: ignore[index]
+
+
+def test_venv_absent_or_linked_cfg_is_none(tmp_path: Path) -> None:
+    assert pip.venv(path=str(tmp_path)) is None
+    (tmp_path / "elsewhere.cfg").write_text("home = /usr/bin\n")
+    (tmp_path / "pyvenv.cfg").symlink_to(tmp_path / "elsewhere.cfg")
+    assert pip.venv(path=str(tmp_path)) is None
+    with pytest.raises(ValueError, match="absolute path"):
+        pip.venv(path="venv")
+
+
+def test_parse_outdated(captured: Callable[[str], str]) -> None:
+    assert pip.parse_outdated(captured("pip-list-outdated-23.0.txt")) == {"alpha": "2.0"}
+    assert pip.parse_outdated("") == {}
+    with pytest.raises(ValueError, match="JSON list"):
+        pip.parse_outdated("{}")
+
+
+def test_outdated_asks_pip_with_the_index_options(fake_run: FakeRun, captured: Callable[[str], str]) -> None:
+    argv = [sys.executable, "-m", "pip", "list", "--outdated", "--format=json", "--disable-pip-version-check"]
+    argv += ["--no-input", "--index-url", "https://pypi.example.org/simple", "--no-index"]
+    argv += ["--find-links", "/srv/wheels", "--find-links", "file:///srv/more"]
+    fake_run.add(argv, captured("pip-list-outdated-23.0.txt"))
+    links = ["/srv/wheels", "file:///srv/more"]
+    found = pip.outdated(sys.executable, index_url="https://pypi.example.org/simple", find_links=links, no_index=True)
+    assert found == {"alpha": "2.0"}
+    fake_run.add(argv[:8], stderr="ERROR: no network\n", returncode=1)
+    with pytest.raises(RuntimeError, match=r"pip list --outdated failed \(exit code 1\): ERROR: no network"):
+        pip.outdated(sys.executable)
+
+
+def test_outdated_of_this_interpreter_offline() -> None:
+    assert pip.outdated(sys.executable, no_index=True) == {}
+
+
+def test_outdated_is_gathered_again_after_a_change_to_local_links() -> None:
+    spec = spec_of(pip.outdated)
+    assert spec.prefetch is False
+    paths = fact_paths(pip.outdated)
+    assert paths(python="/x", find_links=["/srv/wheels", "file:///srv/more", "https://example.org/w/"]) == [
+        "/srv/wheels",
+        "/srv/more",
+    ]
+
+
 @pytest.mark.lab
 def test_lab_pip(lab_fact: Callable[..., Any]) -> None:
     packages = lab_fact(pip.packages, python="/usr/bin/python3")
     assert isinstance(packages, dict)
     assert all(isinstance(version, str) for version in packages.values())
     assert lab_fact(pip.packages, python="/srv/no-such-venv/bin/python") is None
+    interpreter = lab_fact(pip.interpreter, python="/usr/bin/python3")
+    assert interpreter["executable"].startswith("/usr/bin/python3.") and interpreter["version"].startswith("3.")
+    assert lab_fact(pip.venv, path="/srv/no-such-venv") is None

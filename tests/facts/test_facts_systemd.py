@@ -20,6 +20,7 @@ def test_parse_unit_real_systemd_running(captured: Callable[[str], str]) -> None
         "enabled": "enabled",
         "path": "/lib/systemd/system/ssh.service",
         "description": "OpenBSD Secure Shell server",
+        "need_daemon_reload": False,
     }
 
 
@@ -37,6 +38,7 @@ def test_parse_unit_daemonless_inactive(captured: Callable[[str], str]) -> None:
         "enabled": "disabled",
         "path": None,  # the daemonless systemctl has no FragmentPath
         "description": "OpenBSD Secure Shell server",
+        "need_daemon_reload": False,
     }
 
 
@@ -54,6 +56,11 @@ def test_parse_unit_not_found_is_none(captured: Callable[[str], str], name: str)
 def test_parse_unit_rejects_other_output() -> None:
     with pytest.raises(ValueError, match="no LoadState"):
         systemd.parse_unit("System has not been booted with systemd as init system (PID 1).\n")
+
+
+def test_parse_unit_needs_daemon_reload() -> None:
+    unit = systemd.parse_unit("LoadState=loaded\nActiveState=active\nSubState=running\nNeedDaemonReload=yes\n")
+    assert unit is not None and unit["need_daemon_reload"] is True
 
 
 def test_parse_systemctl_show_keeps_values_whole_and_first(captured: Callable[[str], str]) -> None:
@@ -127,3 +134,33 @@ def test_lab_unit(lab_fact: Callable[..., Any]) -> None:
 @pytest.mark.lab
 def test_lab_unit_not_found(lab_fact: Callable[..., Any]) -> None:
     assert lab_fact(systemd.unit, name="paracrine-no-such-unit") is None
+
+
+def test_several_units_are_read_with_one_systemctl_show(fake_run: FakeRun, captured: Callable[[str], str]) -> None:
+    from paracrine.remote.gather import gather
+
+    both = (
+        captured("systemctl-show-ssh-systemd.txt").rstrip("\n")
+        + "\n\n"
+        + captured("systemctl-show-notfound-daemonless.txt")
+    )
+    fake_run.add(["systemctl", "show", "ssh", "nosuch"], both)
+    request = ["paracrine.facts.systemd", "unit"]
+    reply = gather([[*request, {"name": "ssh"}, None], [*request, {"name": "nosuch"}, None]])
+    first, second = reply["results"]
+    assert first["value"]["path"] == "/lib/systemd/system/ssh.service" and second == {"value": None, "fp": None}
+    assert fake_run.calls == [["systemctl", "show", "ssh", "nosuch"]]
+
+
+def test_a_batch_that_does_not_add_up_falls_back_to_one_call_each(
+    fake_run: FakeRun, captured: Callable[[str], str]
+) -> None:
+    from paracrine.remote.gather import gather
+
+    fake_run.add(["systemctl", "show", "ssh", "nosuch"], captured("systemctl-show-ssh-systemd.txt"))
+    fake_run.add(["systemctl", "show", "ssh"], captured("systemctl-show-ssh-systemd.txt"))
+    fake_run.add(["systemctl", "show", "nosuch"], captured("systemctl-show-notfound-daemonless.txt"))
+    request = ["paracrine.facts.systemd", "unit"]
+    reply = gather([[*request, {"name": "ssh"}, None], [*request, {"name": "nosuch"}, None]])
+    assert [r.get("value") is None for r in reply["results"]] == [False, True]
+    assert len(fake_run.calls) == 3

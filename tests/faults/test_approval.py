@@ -40,6 +40,8 @@ def test_a_removed_guard_never_runs_again(lab_hosts: Callable[[int], list[Any]],
     assert run(site, "-y").exit_code == 0
     log = on(host, "/root/guard.log")
     assert log.read_text() == "ran\n"  # asked for by this deploy: ran once, in the fact round
+    keys = (tmp_path / "state" / "facts" / "h01.keys.json").read_text()
+    assert "server.command_status" in keys and "guard.log" not in keys  # remembered by name, not by command
     write(site, UNGUARDED)
     for args in (["--dry-run"], ["--check"], ["-y"], ["--dry-run", "--diff"]):
         result = run(site, *args)

@@ -53,7 +53,7 @@ def test_a_stale_trigger_is_reported_and_removed(lab_hosts: Callable[[int], list
     write(site, NO_HANDLER)  # the handler left the deploy
     check = run(site, "--check")
     assert check.exit_code == 2
-    assert "forget the pending trigger of \"server.shell('exit 1')\"" in check.stdout
+    assert "forget the pending trigger of \"server.shell('exit 1')\": its handler left the deploy" in check.stdout
     cleaned = run(site, "-y")
     assert cleaned.exit_code == 0, cleaned.stderr
     assert pending(host) == []

@@ -133,8 +133,7 @@ def test_server_operations_converge_then_change_nothing(lab_hosts: Callable[[int
     statuses = {op["title"]: op["status"] for op in report["hosts"]["h01"]["operations"]}
     assert set(statuses.values()) == {"ok"}, statuses
     assert report["round_trips"]["apply"] == 0
-    # in sync, in one round trip (the first run's keys list lacks what was read before the
-    # locales package was installed: the engine remembers only the last stage's facts)
+    # in sync, in one round trip
     checked = deploy(tmp_path, SITE, "--check", "--json")
     assert checked.exit_code == 0, checked.stderr
     assert json.loads(checked.stdout)["round_trips"] == {"apply": 0, "facts": 1, "per_host": {"h01": 1}}
