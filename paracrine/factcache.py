@@ -84,6 +84,7 @@ class FactCache:
     def __init__(self, root: Path) -> None:
         self.root = root / "facts"
         self._warned: set[str] = set()
+        self._unwritable = False  # warned that the cache cannot be written
 
     def path(self, host: str) -> Path:
         safe = host.replace("/", "_").replace(os.sep, "_")
@@ -143,7 +144,22 @@ class FactCache:
                 for key, c in sorted(current.items())
             },
         }
-        _write_json(self.path(host), doc)
+        self._write(self.path(host), doc)
+
+    def _write(self, path: Path, doc: Any) -> None:
+        """Write a cache file; a cache that cannot be written is a warning (once), never a failed run."""
+        try:
+            _write_json(path, doc)
+        except OSError as exc:
+            if self._unwritable:
+                return
+            self._unwritable = True
+            from paracrine import report
+
+            report.warn(
+                f"cannot write the fact cache {path} ({exc.strerror or exc}); going on without it "
+                "(--state-dir DIR or $PARACRINE_STATE_DIR puts it elsewhere)"
+            )
 
     def _touch(self, host: str) -> None:
         with contextlib.suppress(OSError):
@@ -177,7 +193,7 @@ class FactCache:
         items = [[k.name, k.args, k.user] for k in sorted(keys, key=lambda k: k.sort_key())]
         if doc.get(deploy_id) != items:
             doc[deploy_id] = items
-            _write_json(self.keys_path(host), doc)
+            self._write(self.keys_path(host), doc)
 
     def age(self, host: str) -> float | None:
         """Seconds since the cache of ``host`` was last written, or None."""

@@ -241,7 +241,7 @@ def test_op_list_and_bool_arguments(tmp_path: Path) -> None:
         (["files.directory", "path=/x", "present=maybe"], "present='maybe' is not a valid bool"),
         (["apt.packages", "packages=tree"], "error: apt.packages: packages='tree' is not a valid list[PackageName]"),
         (["files.direktory", "path=/x"], "error: unknown operation 'files.direktory'; did you mean 'files.directory'"),
-        (["files", "path=/x"], "error: 'files' is not an operation but holds several; name one: files.block, files.directory"),
+        (["files", "path=/x"], "'files' is not an operation but holds several; name one: files.block, files.directory"),
     ],
 )
 def test_op_bad_input_is_one_line_exit_3_before_connecting(

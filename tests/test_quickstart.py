@@ -263,3 +263,15 @@ def test_the_user_who_ran_sudo_reaches_the_lab_without_sudo(
         assert f"run it as root: sudo {PARACRINE} lab up 1" in up.stderr
     finally:
         shutil.rmtree(home)
+
+
+def test_an_unwritable_fact_cache_is_one_warning_not_a_failure(elsewhere: Path) -> None:
+    """After `sudo scripts/demo` the fact cache in ./.paracrine is root's; a user's run goes on without it."""
+    (elsewhere / "state").mkdir()
+    (elsewhere / "state" / "facts").write_text("not a directory\n")  # unwritable for root too
+    result = invoke(["facts", "@local", "server.hostname", "--state-dir", str(elsewhere / "state")])
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"warning: cannot write the fact cache {elsewhere / 'state' / 'facts'}/@local.json")
+    assert warnings[0].endswith("going on without it (--state-dir DIR or $PARACRINE_STATE_DIR puts it elsewhere)")
