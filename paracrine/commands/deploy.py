@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from paracrine import report
-from paracrine.cli import debug_option
+from paracrine.cli import debug_option, path_option
 from paracrine.errors import ExitCode, UserError
 from paracrine.factcache import FactCache, state_dir
 from paracrine.targets import select
 
 if TYPE_CHECKING:
+    from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
 
@@ -37,6 +38,7 @@ def _common(func: Any) -> Any:
             "--state-dir", type=click.Path(path_type=Path), help="Fact cache location (default: ./.paracrine)."
         ),
         debug_option,
+        path_option,
         click.option(
             "--color",
             type=click.Choice(["auto", "always", "never"]),
@@ -95,7 +97,6 @@ def deploy(
 
     session = Session(parallel=parallel)
     session.start_connecting(hosts.hosts, resolve=hosts.get)  # first: the rest of the start-up overlaps it
-    from paracrine import report_run
     from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
@@ -106,30 +107,52 @@ def deploy(
     with DeployRun(
         files, hosts, cache=cache, session=session, apply=applying, wait_lock=wait_lock, listener=progress.event
     ) as run:
-        run.connect()
-        run.plan()
-        old = run.old_contents() if diff else None
-        progress.pause()
-        if not as_json:
-            report_run.print_plan(run, verbose=verbose > 0, old_files=old)
-        pending = run.pending_changes()
-        refused: UserError | None = None
-        declined = False
-        if pending and applying:
-            refused = _refusal(yes, as_json)
-            declined = refused is None and not yes and not click.confirm("Apply these changes?", default=False)
-            if refused is None and not declined:
-                progress.start()
-                run.apply()
-                progress.pause()
-        elif applying:
-            run.finish()
-        run.remember_keys()
-        if declined:
-            report.note("nothing applied")
-            return int(ExitCode.OK)
-        dry = not applying or refused is not None
-        _print_outcome(run, as_json=as_json, verbose=verbose > 0, dry_run=dry, check=check, diff=diff)
+        return plan_confirm_apply(
+            run, progress, applying=applying, check=check, diff=diff, yes=yes, as_json=as_json, verbose=verbose
+        )
+
+
+def plan_confirm_apply(
+    run: DeployRun,
+    progress: Progress,
+    *,
+    applying: bool,
+    check: bool,
+    diff: bool,
+    yes: bool,
+    as_json: bool,
+    verbose: int,
+) -> int:
+    """Plan, show, confirm, apply and report a run: the flow of ``paracrine DEPLOY.py`` (and ``paracrine op``).
+
+    Returns the exit code; raises the refusal (no ``-y`` where nothing can ask) after printing the plan.
+    """
+    from paracrine import report_run
+
+    run.connect()
+    run.plan()
+    old = run.old_contents() if diff else None
+    progress.pause()
+    if not as_json:
+        report_run.print_plan(run, verbose=verbose > 0, old_files=old)
+    pending = run.pending_changes()
+    refused: UserError | None = None
+    declined = False
+    if pending and applying:
+        refused = _refusal(yes, as_json)
+        declined = refused is None and not yes and not click.confirm("Apply these changes?", default=False)
+        if refused is None and not declined:
+            progress.start()
+            run.apply()
+            progress.pause()
+    elif applying:
+        run.finish()
+    run.remember_keys()
+    if declined:
+        report.note("nothing applied")
+        return int(ExitCode.OK)
+    dry = not applying or refused is not None
+    _print_outcome(run, as_json=as_json, verbose=verbose > 0, dry_run=dry, check=check, diff=diff)
     if refused is not None:
         raise refused
     return int(run.exit_code(check=check, pending=pending))

@@ -19,15 +19,12 @@ from paracrine import report, searchpath
 from paracrine.cli import debug_option, path_option
 from paracrine.commands.args import parse_key_values
 from paracrine.commands.ops import find_operation
-from paracrine.errors import ExitCode, UserError
 from paracrine.factcache import FactCache, state_dir
 from paracrine.targets import select
 
 if TYPE_CHECKING:
     from paracrine.deploy import DeployHost, InlineDeploy
     from paracrine.operation import Operation
-    from paracrine.report_progress import Progress
-    from paracrine.run import DeployRun
 
 #: Where the plan and errors say an ``op`` call comes from (a deploy file says ``deploy.py:12``).
 WHERE = "command line"
@@ -115,6 +112,7 @@ def op(
 
     session = Session(parallel=parallel)
     session.start_connecting(hosts.hosts, resolve=hosts.get)
+    from paracrine.commands.deploy import plan_confirm_apply
     from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
@@ -173,50 +171,3 @@ def inline_call(found: Operation, kwargs: dict[str, Any]) -> InlineDeploy:
 
     # One name per operation, not per arguments: the fact cache keeps one list of facts read per deploy.
     return InlineDeploy(f"op {found.name}", register)
-
-
-def plan_confirm_apply(
-    run: DeployRun,
-    progress: Progress,
-    *,
-    applying: bool,
-    check: bool,
-    diff: bool,
-    yes: bool,
-    as_json: bool,
-    verbose: int,
-) -> int:
-    """Plan, show, confirm and apply: the flow of ``paracrine DEPLOY.py``, step for step, for a run made elsewhere.
-
-    Output and refusals are the deploy command's own (``_print_outcome``, ``_refusal``).
-    """
-    from paracrine import report_run
-    from paracrine.commands.deploy import _print_outcome, _refusal
-
-    run.connect()
-    run.plan()
-    old = run.old_contents() if diff else None
-    progress.pause()
-    if not as_json:
-        report_run.print_plan(run, verbose=verbose > 0, old_files=old)
-    pending = run.pending_changes()
-    refused: UserError | None = None
-    declined = False
-    if pending and applying:
-        refused = _refusal(yes, as_json)
-        declined = refused is None and not yes and not click.confirm("Apply these changes?", default=False)
-        if refused is None and not declined:
-            progress.start()
-            run.apply()
-            progress.pause()
-    elif applying:
-        run.finish()
-    run.remember_keys()
-    if declined:
-        report.note("nothing applied")
-        return int(ExitCode.OK)
-    dry = not applying or refused is not None
-    _print_outcome(run, as_json=as_json, verbose=verbose > 0, dry_run=dry, check=check, diff=diff)
-    if refused is not None:
-        raise refused
-    return int(run.exit_code(check=check, pending=pending))
