@@ -55,6 +55,17 @@ CASES: dict[str, tuple[dict[str, Any], Check]] = {
     "modules.builtin": ({}, lambda v, r: v is None or all(isinstance(m, str) for m in v)),
     "modules.loaded": ({}, lambda v, r: v is None or isinstance(v, dict)),  # None: this kernel has no /proc/modules
     "mount.points": ({}, lambda v, r: any(p["path"] == "/" and p["fstype"] == "overlay" for p in v)),
+    # pip and postgresql facts with real interpreters, wheels and a running PostgreSQL are in
+    # tests/operations/lab/test_{pip,postgresql}_ops.py; here, what a plain host says
+    "pip.interpreter": (
+        {"python": "/usr/bin/python3"},
+        lambda v, r: v["version"].startswith("3.11.") and v["executable"].startswith("/usr/bin/python3"),
+    ),
+    "pip.outdated": ({"python": "/srv/no-venv/bin/python", "no_index": True}, lambda v, r: v is None),
+    "pip.venv": ({"path": "/srv/fake-venv"}, lambda v, r: v["version"] == "3.11.2" and v["home"] == "/usr/bin"),
+    "postgresql.cluster": ({"port": 5432}, lambda v, r: v is None),  # not installed: None, not an error
+    "postgresql.password_verifiers": ({"port": 5432}, lambda v, r: v is None),
+    "postgresql.query_rows": ({"sql": "SELECT 1", "database": "postgres", "port": 5432}, lambda v, r: v is None),
     "pip.packages": (
         {"python": "/usr/bin/python3"},
         lambda v, r: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
@@ -98,7 +109,14 @@ def _bare_repository(root: Path) -> None:
         subprocess.run([*git, "update-ref", "refs/heads/main", commit.stdout.strip()], check=True)
 
 
-PREPARE: dict[str, Callable[[Path], None]] = {"git.remote_ref": _bare_repository}
+def _fake_venv(root: Path) -> None:
+    """/srv/fake-venv/pyvenv.cfg as `python3 -m venv` writes it (the base has no python3-venv)."""
+    venv = root / "srv/fake-venv"
+    venv.mkdir(parents=True, exist_ok=True)
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\ninclude-system-site-packages = false\nversion = 3.11.2\n")
+
+
+PREPARE: dict[str, Callable[[Path], None]] = {"git.remote_ref": _bare_repository, "pip.venv": _fake_venv}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
