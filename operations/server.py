@@ -877,3 +877,11 @@ def sudoers(ctx: OpContext, name: SudoersName, content: str | None = None, *, pr
     data = (content if content.endswith("\n") else content + "\n").encode("utf-8")
     for change in _ensure_file(path, path, _file_facts(ctx, path), data, (0o440, "root", "root"), False):
         yield dataclasses.replace(change, validate=VISUDO) if isinstance(change, WriteFile) else change
+
+
+# ---------------------------------------------------------------- services
+
+#: ``server.service`` is ``systemd.service`` (``server.service("nginx", running=True)``), for deploys
+#: that come from pyinfra (whose ``server.service`` manages init services) or from Ansible's
+#: ``service`` module; it is labelled ``systemd.service`` in the plan.
+from paracrine.operations.systemd import service as service  # noqa: E402  (re-exported)

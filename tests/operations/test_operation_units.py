@@ -89,3 +89,9 @@ def test_operations_are_documented(name: str) -> None:
     assert "\nArgs:\n" in op.doc and "\nExample:\n" in op.doc, f"{name}: Google-style Args and Example sections"
     for param in op.signature.parameters:
         assert f"    {param}:" in op.doc or f"**{param}:" in op.doc, f"{name}: argument {param!r} is not documented"
+
+
+def test_server_service_is_the_systemd_service_operation() -> None:
+    from paracrine.operations import server, systemd
+
+    assert server.service is systemd.service
