@@ -98,14 +98,26 @@ def process_cpu(pid: int) -> float | None:
 
 
 def has_children(pids: Sequence[int]) -> bool:
-    """Whether any of ``pids`` still has a child process (sessions still closing down)."""
+    """Whether any of ``pids`` still has an SSH session (a child ``sshd``: sessions still closing down).
+
+    Other children do not count: daemons a run started (the demo's PostgreSQL, nginx, app) are
+    adopted by the host's sshd, its namespace's PID 1, and stay for good.
+    """
     wanted = set(pids)
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = stat_fields(int(entry))
-            if fields is not None and len(fields) > 1 and int(fields[1]) in wanted:
+            if fields is not None and len(fields) > 1 and int(fields[1]) in wanted and _comm(entry).startswith("sshd"):
                 return True
     return False
+
+
+def _comm(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def targets_cpu(pids: dict[str, int], *, settle: float = 0.0) -> float | None:

@@ -532,3 +532,23 @@ def test_report_sections_keep_each_other(tmp_path: Path) -> None:
 def test_cli_takes_the_demo_workload() -> None:
     args = cli.parser().parse_args(["--workload", "demo", "--tools", "paracrine,pyinfra", "--runs", "3"])
     assert args.workload == "demo" and args.hosts is None
+
+
+def test_only_ssh_sessions_hold_up_the_targets_cpu_reading(tmp_path: Path) -> None:
+    """Daemons adopted by a host's sshd (the demo's services) are not sessions still closing down."""
+    import shutil
+
+    sshd = tmp_path / "sshd"
+    shutil.copy("/bin/sleep", sshd)
+    daemon = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not labenv.has_children([os.getpid()])
+        session = subprocess.Popen([str(sshd), "30"])
+        try:
+            assert labenv.has_children([os.getpid()])
+        finally:
+            session.kill()
+            session.wait()
+    finally:
+        daemon.kill()
+        daemon.wait()
