@@ -3,6 +3,7 @@
 Example:
     python -m bench --hosts 1,5,20 --tools paracrine,pyinfra,ansible,ansible-mitogen
     python -m bench --workload fourop --hosts 1 --runs 1 --tools pyinfra
+    python -m bench --workload demo --tools paracrine,pyinfra --runs 3
     python -m bench --report            # rewrite RESULTS.md from the last invocation's records
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
-from bench import labenv, machine, report, venvs
+from bench import labenv, machine, report, venvs, verify
 from bench.config import (
     DEFAULT_HOSTS,
     DEFAULT_TIMEOUT,
@@ -70,7 +71,7 @@ def parser() -> argparse.ArgumentParser:
         "--hosts",
         type=host_counts,
         default=None,
-        help="host counts, e.g. 1,5,20 (default: standard 1,5,20; fourop 1,5,20,50)",
+        help="host counts, e.g. 1,5,20 (default: standard 1,5,20; fourop 1,5,20,50; demo 3)",
     )
     p.add_argument("--scenarios", type=csv_of(SCENARIOS), default=list(SCENARIOS), help="default: first,noop,change")
     p.add_argument("--workload", choices=(*WORKLOADS, "all"), default="all", help="default: all")
@@ -112,6 +113,9 @@ def run(args: argparse.Namespace, workloads: list[Workload], command: str) -> in
     labenv.use_bench_lab()
     for tool in tools:
         venvs.ensure_venv(tool)
+    if "demo" in workloads:
+        log.info("bench: building demo/wheelhouse (the demo app's wheel and its dependencies)")
+        verify.build_demo_wheelhouse()
     recorder = Recorder(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
     hosts = labenv.up(1, fresh=False)
     recorder.write(

@@ -15,14 +15,15 @@ WORKLOAD_DIR: Final = BENCH_DIR / "workload"
 FOUROP_DIR: Final = BENCH_DIR / "fourop"
 PEERS_DIR: Final = BENCH_DIR / "peers"
 PARACRINE_DIR: Final = BENCH_DIR / "paracrine"
+DEMO_DIR: Final = BENCH_DIR.parent / "demo"
 
 Tool = Literal["paracrine", "pyinfra", "ansible", "ansible-mitogen"]
-Workload = Literal["standard", "fourop"]
+Workload = Literal["standard", "fourop", "demo"]
 Scenario = Literal["first", "noop", "change"]
 
 TOOLS: Final[tuple[Tool, ...]] = ("paracrine", "pyinfra", "ansible", "ansible-mitogen")
 PEERS: Final[tuple[Tool, ...]] = ("pyinfra", "ansible", "ansible-mitogen")
-WORKLOADS: Final[tuple[Workload, ...]] = ("standard", "fourop")
+WORKLOADS: Final[tuple[Workload, ...]] = ("standard", "fourop", "demo")
 SCENARIOS: Final[tuple[Scenario, ...]] = ("first", "noop", "change")
 
 #: The scenarios each workload has. The four-operation workload of pyinfra-performance has a
@@ -30,11 +31,20 @@ SCENARIOS: Final[tuple[Scenario, ...]] = ("first", "noop", "change")
 WORKLOAD_SCENARIOS: Final[dict[Workload, tuple[Scenario, ...]]] = {
     "standard": ("first", "noop", "change"),
     "fourop": ("first", "noop"),
+    "demo": ("first", "noop", "change"),
+}
+
+#: The tools that have a deploy of each workload: the demo has no Ansible playbook.
+WORKLOAD_TOOLS: Final[dict[Workload, tuple[Tool, ...]]] = {
+    "standard": TOOLS,
+    "fourop": TOOLS,
+    "demo": ("paracrine", "pyinfra"),
 }
 
 DEFAULT_HOSTS: Final[dict[Workload, tuple[int, ...]]] = {
     "standard": (1, 5, 20),
     "fourop": (1, 5, 20, 50),
+    "demo": (3,),
 }
 
 #: Requirements of each tool's virtualenv (bench/.venvs/<tool>), pinned. See README "Versions".
@@ -53,4 +63,8 @@ LAB_PORT_OFFSET: Final = 600
 
 #: The environment variable every tool's deploy reads for the revision of template #1.
 REV_VAR: Final = "LAB_REV"
+#: The demo's ports (nginx base+N, the app base+100+N, PostgreSQL base+200+N for host hNN): the
+#: environment's DEMO_PORT_BASE, else the bench lab's port base minus this (the lab's service port
+#: slot 1, see paracrine.lab.paths.service_port: clear of every lab's SSH ports).
+DEMO_PORT_OFFSET: Final = 10000
 DEFAULT_TIMEOUT: Final = 1800.0

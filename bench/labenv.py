@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
-from bench.config import LAB_PORT_OFFSET, LAB_SUFFIX
+from bench.config import DEMO_PORT_OFFSET, LAB_PORT_OFFSET, LAB_SUFFIX
 from paracrine.lab.procs import stat_fields
 from paracrine.lab.state import LabHost
 
@@ -43,11 +44,29 @@ def use_bench_lab() -> dict[str, str]:
     return env
 
 
-def up(count: int, *, fresh: bool) -> list[LabHost]:
-    """Bring h01..hNN of the bench lab up (``fresh``: wiped first); others are stopped."""
+def up(count: int, *, fresh: bool, packages: Iterable[str] = ()) -> list[LabHost]:
+    """Bring h01..hNN of the bench lab up (``fresh``: wiped first); others are stopped.
+
+    ``packages`` are made installable from the hosts' offline apt repository (not installed).
+    """
     import paracrine.lab as lab
 
-    return lab.up(count, fresh=fresh)
+    return lab.up(count, fresh=fresh, packages=packages)
+
+
+def demo_port_base() -> int:
+    """The demo's port base: ``$DEMO_PORT_BASE``, else the bench lab's port base minus 10000."""
+    from paracrine.lab import paths
+
+    raw = os.environ.get("DEMO_PORT_BASE")
+    return int(raw) if raw else paths.port_base() - DEMO_PORT_OFFSET
+
+
+def lab_root() -> Path:
+    """The bench lab's state directory (hosts' roots are ``hosts/hNN/root`` below it)."""
+    from paracrine.lab import paths
+
+    return paths.lab_dir()
 
 
 def down() -> None:
@@ -79,14 +98,26 @@ def process_cpu(pid: int) -> float | None:
 
 
 def has_children(pids: Sequence[int]) -> bool:
-    """Whether any of ``pids`` still has a child process (sessions still closing down)."""
+    """Whether any of ``pids`` still has an SSH session (a child ``sshd``: sessions still closing down).
+
+    Other children do not count: daemons a run started (the demo's PostgreSQL, nginx, app) are
+    adopted by the host's sshd, its namespace's PID 1, and stay for good.
+    """
     wanted = set(pids)
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             fields = stat_fields(int(entry))
-            if fields is not None and len(fields) > 1 and int(fields[1]) in wanted:
+            if fields is not None and len(fields) > 1 and int(fields[1]) in wanted and _comm(entry).startswith("sshd"):
                 return True
     return False
+
+
+def _comm(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/comm", encoding="utf-8", errors="replace") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
 
 
 def targets_cpu(pids: dict[str, int], *, settle: float = 0.0) -> float | None:

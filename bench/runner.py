@@ -11,6 +11,10 @@ A cell is (workload, host count, tool); its scenarios run in the order first, no
 * **change**: converged as for noop; LAB_REV is bumped for every run, so exactly template #1
   (``/srv/workload/d01/c01.conf``) must change (its directory may, for the atomic rename).
 
+The demo workload runs the same scenarios on hosts whose offline apt repository has the demo's
+packages; its revision is the greeting (DEMO_GREETING), so ``change`` changes exactly the app's
+config file, and the app must have been restarted exactly once on each host (none in ``noop``).
+
 Verification (:mod:`bench.verify`) follows every run and is not timed. A run that fails (exit code,
 timeout, verification) is recorded with ``ok: false`` and a reason, and the cell's remaining runs of
 that scenario are skipped: the figure is void anyway.
@@ -82,6 +86,9 @@ class Runner:
 
     def run_cell(self, workload: Workload, count: int, tool: Tool, scenarios: list[Scenario]) -> None:
         tool_adapter = adapter(tool)
+        if not tool_adapter.supports(workload):
+            log.info("%s: %s has no deploy of this workload; skipped", workload, tool)
+            return
         for scenario in [s for s in WORKLOAD_SCENARIOS[workload] if s in scenarios]:
             for index in range(1, self.runs + 1):
                 if not self.run_one(tool_adapter, workload, count, scenario, index):
@@ -113,7 +120,7 @@ class Runner:
         if scenario == "first":
             self.converged = None
             tool.reset(workload)
-            return labenv.up(count, fresh=True), 0
+            return labenv.up(count, fresh=True, packages=packages(workload)), 0
         state = self.converged
         if state is None or (state.tool, state.workload, state.count) != (tool.name, workload, count):
             self.prepare(tool, workload, count)
@@ -126,7 +133,7 @@ class Runner:
         """Converge fresh hosts with ``tool`` (untimed, recorded as a "prepare" record)."""
         self.converged = None
         tool.reset(workload)
-        hosts = labenv.up(count, fresh=True)
+        hosts = labenv.up(count, fresh=True, packages=packages(workload))
         outcome, run_dir = self.measure(tool, workload, hosts, "first", 0, "prepare")
         cell = {"workload": workload, "hosts": count, "tool": tool.name}
         m = outcome.measurement.to_json()
@@ -144,9 +151,10 @@ class Runner:
         run_dir = WORK_DIR / "runs" / self.recorder.invocation / f"{workload}-{len(hosts):02d}-{tool.name}-{tag}"
         run_dir.mkdir(parents=True, exist_ok=True)
         inventory = tool.write_inventory(workload, hosts)
-        paths = verify.managed_paths(self.spec) if workload == "standard" else []
+        paths = managed_paths(workload, self.spec)
         filesystems = {h.name: verify.HostFS(h.name, Path(h.root), h.port) for h in hosts}
         before = {name: verify.ctimes(fs, paths) for name, fs in filesystems.items()}
+        restarts = {name: verify.demo_restarts(labenv.lab_root(), name) for name in filesystems if workload == "demo"}
         command = tool.command(workload, inventory, run_dir, str(rev))
         m = run_measured(
             command, run_dir / "output.log", run_dir / "measure.json", self.timeout, labenv.sshd_pids(hosts)
@@ -156,7 +164,10 @@ class Runner:
             problems.append(f"timed out after {self.timeout:.0f} s")
         elif m.exit_code != 0:
             problems.append(f"exit code {m.exit_code} (see {run_dir / 'output.log'})")
-        problems += self.check(workload, scenario, filesystems, before, str(rev))
+        if workload == "demo":
+            problems += check_demo(scenario, filesystems, before, restarts, str(rev))
+        else:
+            problems += self.check(workload, scenario, filesystems, before, str(rev))
         (run_dir / "problems.txt").write_text("".join(p + "\n" for p in problems))
         return Outcome(m, problems), run_dir
 
@@ -182,6 +193,48 @@ class Runner:
                 may = frozenset({str(Path(target).parent)})
                 problems += verify.ctime_problems(name, before[name], after, must=frozenset({target}), may=may)
         return problems
+
+
+def packages(workload: Workload) -> list[str]:
+    """The packages the hosts of ``workload`` must be able to install offline (beyond the lab's own)."""
+    return verify.demo_packages() if workload == "demo" else []
+
+
+def managed_paths(workload: Workload, spec: dict[str, Any]) -> list[str]:
+    """The paths whose ctimes the noop and change scenarios check."""
+    if workload == "standard":
+        return verify.managed_paths(spec)
+    return verify.demo_managed_paths() if workload == "demo" else []
+
+
+def check_demo(
+    scenario: Scenario,
+    filesystems: dict[str, verify.HostFS],
+    before: dict[str, dict[str, int | None]],
+    restarts: dict[str, int],
+    rev: str,
+) -> list[str]:
+    """The demo's checks after a run: its end state, its pages, the app's restarts and the ctimes.
+
+    ``first``: the app started (at least once); ``noop``: not restarted, no managed path touched;
+    ``change``: restarted exactly once, exactly the app's config file changed (its directory may).
+    """
+    problems: list[str] = []
+    base, greeting = labenv.demo_port_base(), verify.demo_greeting(rev)
+    for name, fs in filesystems.items():
+        problems += verify.verify_demo(fs, base, greeting)
+        problems += verify.demo_page_problems(name, base, greeting)
+        started = verify.demo_restarts(labenv.lab_root(), name) - restarts[name]
+        if not (started >= 1 if scenario == "first" else started == (1 if scenario == "change" else 0)):
+            wanted = {"first": "expected at least once", "noop": "expected none", "change": "expected once"}[scenario]
+            problems.append(f"{name}: {verify.DEMO_LOG_DIR}/app.log: the app started {started} time(s), {wanted}")
+        after = verify.ctimes(fs, before[name])
+        if scenario == "noop":
+            problems += verify.ctime_problems(name, before[name], after)
+        elif scenario == "change":
+            must, may = frozenset({verify.DEMO_CONFIG}), frozenset({verify.DEMO_ETC})
+            problems += verify.ctime_problems(name, before[name], after, must=must, may=may)
+    return problems
 
 
 def summarize(problems: list[str]) -> str:

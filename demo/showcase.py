@@ -85,15 +85,22 @@ def fetch(host: str, base: int) -> str:
         return str(reply.read().decode())
 
 
+def check_page(host: str, base: int, greeting: str) -> tuple[bool, str]:
+    """Two requests to ``host`` through its nginx: whether the page names the host, shows ``greeting``
+    and the visit the first request wrote to PostgreSQL is read back by the second; and what was checked."""
+    first, second = fetch(host, base), fetch(host, base)
+    found = [re.search(r"visit #(\d+) stored in PostgreSQL", page) for page in (first, second)]
+    if found[0] is None or found[1] is None:
+        return False, f"{host}: no visit stored in PostgreSQL on the page: {first[:300]!r}"
+    visit_1, visit_2 = int(found[0].group(1)), int(found[1].group(1))
+    ok = f"host {host}" in first and greeting in first and visit_2 == visit_1 + 1 and f"#{visit_1} at" in second
+    what = f"{host}: nginx -> app -> PostgreSQL: visit #{visit_1} written, then read back by the next request"
+    return ok, what if ok else f"{what}: not so (greeting {greeting!r} expected): {first[:300]!r}"
+
+
 def check_pages(report: Report, base: int, greeting: str) -> None:
     for host in HOSTS:
-        first, second = fetch(host, base), fetch(host, base)
-        visit_1 = int(re.search(r"visit #(\d+) stored in PostgreSQL", first).group(1))  # type: ignore[union-attr]
-        visit_2 = int(re.search(r"visit #(\d+) stored in PostgreSQL", second).group(1))  # type: ignore[union-attr]
-        report.check(
-            f"host {host}" in first and greeting in first and visit_2 == visit_1 + 1 and f"#{visit_1} at" in second,
-            f"{host}: nginx -> app -> PostgreSQL: visit #{visit_1} written, then read back by the next request",
-        )
+        report.check(*check_page(host, base, greeting))
 
 
 def restarts(lab_root: Path, host: str) -> int:

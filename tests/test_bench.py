@@ -327,3 +327,228 @@ def test_compile_tree_writes_the_bytecode_of_the_three_packages(tmp_path: Path) 
         assert [p.name for p in (tmp_path / name / "__pycache__").iterdir()] == [
             f"mod.cpython-{sys.version_info[0]}{sys.version_info[1]}.pyc"
         ]
+
+
+# ---------------------------------------------------------------- the demo workload
+
+DEMO_BASE = 32700
+
+
+def build_demo(root: Path, name: str, greeting: str, wheelhouse: Path) -> None:
+    """Write what a correct apply of the demo leaves on a host (owners need root)."""
+    ports = verify.DemoPorts.of(name, DEMO_BASE)
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\ndemo:x:999:999::/srv/demo-app:/usr/sbin/nologin\n"
+    )
+    (root / "etc/group").write_text("root:x:0:\ncrontab:x:101:\ndemo:x:999:\n")
+    status = "".join(f"Package: {p}\nStatus: install ok installed\n\n" for p in verify.demo_packages())
+    write(root / verify.DPKG_STATUS.lstrip("/"), status.encode(), 0o644)
+    write(root / verify.DEMO_SYSCTL_FILE.lstrip("/"), f"{verify.DEMO_SYSCTL_LINE}\n".encode(), 0o644)
+    write(
+        root / verify.DEMO_PG_CONF.lstrip("/"), f"#listen_addresses = 'localhost'\nport = {ports.db}\n".encode(), 0o644
+    )
+    for path, mode, uid, gid in [
+        (verify.DEMO_APP_DIR, 0o755, 999, 999),
+        (verify.DEMO_LOG_DIR, 0o770, 0, 999),
+        (verify.DEMO_ETC, 0o750, 0, 999),
+        (verify.DEMO_WHEELS, 0o755, 0, 0),
+        (verify.DEMO_VENV, 0o755, 999, 999),
+        (f"{verify.DEMO_VENV}/lib/python3.11/site-packages/paracrine_demo_app-1.0.0.dist-info", 0o755, 999, 999),
+        (verify.DEMO_SITES_ENABLED, 0o755, 0, 0),
+    ]:
+        (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        (root / path.lstrip("/")).chmod(mode)
+        os.chown(root / path.lstrip("/"), uid, gid)
+    for wheel in wheelhouse.iterdir():
+        write(root / verify.DEMO_WHEELS.lstrip("/") / wheel.name, wheel.read_bytes(), 0o644)
+    write(root / verify.DEMO_VENV.lstrip("/") / "bin/paracrine-demo-app", b"#!/bin/sh\n", 0o755)
+    os.chown(root / verify.DEMO_VENV.lstrip("/") / "bin/paracrine-demo-app", 999, 999)
+    templates = verify.DEMO_TEMPLATES
+    variables = {**verify.DEMO_DATA, "db_password": verify.demo_password(), "greeting": greeting}
+    config = verify.render_template(templates / "app.conf.j2", **variables, app_port=ports.app, db_port=ports.db)
+    write(root / verify.DEMO_CONFIG.lstrip("/"), config, 0o640)
+    os.chown(root / verify.DEMO_CONFIG.lstrip("/"), 0, 999)
+    unit = verify.render_template(templates / "demo-app.service.j2", venv=verify.DEMO_VENV)
+    write(root / verify.DEMO_UNIT.lstrip("/"), unit, 0o644)
+    (root / verify.DEMO_UNIT_LINK.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    (root / verify.DEMO_UNIT_LINK.lstrip("/")).symlink_to(verify.DEMO_UNIT)
+    write(
+        root / verify.DEMO_CRONTAB.lstrip("/"), f"# pyinfra-name=demo-cleanup\n{verify.DEMO_CRON_JOB}\n".encode(), 0o600
+    )
+    os.chown(root / verify.DEMO_CRONTAB.lstrip("/"), 999, 101)
+    site = verify.render_template(
+        templates / "nginx-site.conf.j2", host=type("H", (), {"name": name}), web_port=ports.web, app_port=ports.app
+    )
+    write(root / verify.DEMO_SITE.lstrip("/"), site, 0o644)
+    (root / verify.DEMO_SITE_LINK.lstrip("/")).symlink_to("../sites-available/demo")
+
+
+@pytest.fixture
+def wheelhouse(tmp_path: Path) -> Path:
+    path = tmp_path / "wheelhouse"
+    path.mkdir()
+    for name in ("paracrine_demo_app-1.0.0-py3-none-any.whl", "pg8000-1.31.6-py3-none-any.whl"):
+        (path / name).write_bytes(name.encode())
+    return path
+
+
+def demo_problems(root: Path, wheelhouse: Path, greeting: str = "Hi") -> list[str]:
+    return verify.verify_demo(verify.HostFS("h02", root), DEMO_BASE, greeting, wheelhouse)
+
+
+@needs_root
+def test_a_converged_demo_host_verifies(tmp_path: Path, wheelhouse: Path) -> None:
+    build_demo(tmp_path / "h02", "h02", "Hi", wheelhouse)
+    assert demo_problems(tmp_path / "h02", wheelhouse) == []
+
+
+@needs_root
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda r: None, "/etc/demo-app/app.conf: content differs"),  # checked for another greeting
+        (lambda r: (r / "srv/demo-app/wheels/pg8000-1.31.6-py3-none-any.whl").unlink(), "/srv/demo-app/wheels: holds"),
+        (lambda r: (r / "etc/nginx/sites-enabled/default").symlink_to("x"), "default: present, expected removed"),
+        (lambda r: _append(r / verify.DEMO_PG_CONF.lstrip("/"), "port = 5432\n"), "port lines ['port = 32902', "),
+        (lambda r: os.chown(r / "etc/demo-app", 0, 0), "/etc/demo-app: group root, expected demo"),
+        (lambda r: (r / verify.DEMO_CRONTAB.lstrip("/")).write_text(""), "present 0 times, expected once"),
+    ],
+)
+def test_demo_damage_is_reported(tmp_path: Path, wheelhouse: Path, damage: Any, expected: str) -> None:
+    root = tmp_path / "h02"
+    build_demo(root, "h02", "Hi", wheelhouse)
+    damage(root)
+    found = demo_problems(root, wheelhouse, greeting="Hello" if "app.conf" in expected else "Hi")
+    assert expected in found[0] and len(found) == (2 if "holds" in expected else 1), found  # + the wheel: missing
+
+
+def test_an_empty_host_fails_the_demo(tmp_path: Path, wheelhouse: Path) -> None:
+    found = demo_problems(tmp_path, wheelhouse)
+    assert "h02: /var/lib/dpkg/status: not installed: nginx-light, postgresql, python3-venv" in found
+    assert "h02: /etc/demo-app/app.conf: missing" in found
+
+
+def test_demo_managed_paths(wheelhouse: Path) -> None:
+    paths = verify.demo_managed_paths(wheelhouse)
+    assert len(paths) == len(set(paths))
+    assert {verify.DEMO_CONFIG, verify.DEMO_ETC, verify.DEMO_PG_PID, "/etc/passwd"} <= set(paths)
+    assert "/srv/demo-app/wheels/pg8000-1.31.6-py3-none-any.whl" in paths
+
+
+def test_demo_settings_agree_with_the_demo_inventory() -> None:
+    import runpy
+
+    data = runpy.run_path(str(tools.DEMO_INVENTORY))["group_data"]["lab"]
+    assert {k: data[k] for k in verify.DEMO_DATA} == verify.DEMO_DATA
+    assert data["db_password"].value == verify.demo_password() == verify.DEMO_DEFAULT_PASSWORD
+    assert verify.DemoPorts.of("h03", data["port_base"]) == verify.DemoPorts(18003, 18103, 18203)
+    assert verify.demo_packages() == ["postgresql", "nginx-light", "python3-venv"]
+
+
+def test_demo_inventories_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+
+    monkeypatch.setattr(tools, "WORK_DIR", tmp_path)
+    monkeypatch.setenv("DEMO_PORT_BASE", "32700")
+    for tool in ("paracrine", "pyinfra"):
+        adapter = tools.adapter(tool)
+        inventory = adapter.write_inventory("demo", HOSTS)
+        command = adapter.command("demo", inventory, tmp_path, "3")
+        assert command.env["DEMO_GREETING"] == verify.demo_greeting("3") and command.env["DEMO_PORT_BASE"] == "32700"
+        assert command.argv[-1 if tool == "pyinfra" else 2].endswith(("demo/deploy.py", "pyinfra/demo_deploy.py"))
+        loaded = runpy.run_path(str(inventory))
+        assert [h[0] for h in loaded["lab"]] == ["h01", "h02"] and loaded["lab"][0][1]["ssh_user"] == "lab"
+        assert ("group_data" in loaded) == (tool == "paracrine")  # pyinfra's deploy reads the environment itself
+    assert not tools.adapter("ansible").supports("demo") and tools.adapter("pyinfra").supports("demo")
+
+
+def test_demo_page_check_waits_for_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """demo/showcase.py's check through a stand-in app: 502 first (not listening yet), then pages."""
+    import http.server
+    import threading
+
+    visits = []
+
+    class App(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            visits.append(len(visits) + 1)
+            if len(visits) == 1:
+                self.send_error(502)
+                return
+            rows = "".join(f"<li>#{v} at 2026-12-01 00:00:00: /</li>" for v in visits[1:])
+            page = f"<h1>Hi</h1><p>host h01, app 1.0.0</p><p>visit #{visits[-1]} stored in PostgreSQL</p>{rows}"
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(page.encode())
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), App)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = server.server_address[1] - 1  # h01's page is on base + 1
+    try:
+        monkeypatch.setattr(verify.time, "sleep", lambda s: None)
+        assert verify.demo_page_problems("h01", base, "Hi", wait=5) == []
+        problems = verify.demo_page_problems("h01", base, "Hello", wait=0)
+        assert len(problems) == 1 and "not so (greeting 'Hello' expected)" in problems[0]
+    finally:
+        server.shutdown()
+
+
+def test_report_sections_keep_each_other(tmp_path: Path) -> None:
+    start = {
+        "kind": "start", "invocation": "i", "time": 0, "command": "python -m bench", "runs": 3,
+        "tools": ["paracrine", "pyinfra"], "target": "Debian 12", "workloads": ["standard"],
+        "machine": {"cpu_model": "cpu", "cores": 2, "ram_gib": 1, "kernel": "k", "os": "os", "openssh": "ssh",
+                    "python": "3.11", "load": [0, 0, 0]},
+        "versions": {"pyinfra": {"python": "3.11", "pyinfra": "3.10.0"}},
+    }  # fmt: skip
+    standard = [start, run_record("paracrine", 0.5, load1=1.5), run_record("pyinfra", 5.0, load1=2.5)]
+    demo = [
+        {**start, "workloads": ["demo"]},
+        *(
+            run_record(t, w, workload="demo", hosts=3, scenario="first")
+            for t, w in (("paracrine", 50), ("pyinfra", 75))
+        ),
+    ]
+    results = tmp_path / "RESULTS.md"
+    (tmp_path / "NOTES.md").write_text("## Notes\n\nby hand\n")
+    report.write(results, standard)
+    report.write(results, demo)
+    text = results.read_text()
+    assert "| standard | 1 | noop | 0.50 | 5.00 | 10.0× |" in text
+    assert "| demo | 3 | first | 50.00 | 75.00 | 1.5× |" in text
+    assert text.index("# Benchmark results") < text.index(report.DEMO_MARKER) < text.index("## Notes")
+    assert text.endswith("## Notes\n\nby hand\n") and text.count("## Notes") == 1
+    assert "at the start of the 2 runs: 1.50 to 2.50 (median 2.00)" in text
+    report.write(results, [{**standard[0], "invocation": "j"}, run_record("paracrine", 0.4)])  # a rerun: demo stays
+    again = results.read_text()
+    assert "| demo | 3 | first | 50.00 | 75.00 | 1.5× |" in again and "invocation `j`" in again
+    assert "| standard | 1 | noop | 0.40 | — | — |" in again and again.endswith("## Notes\n\nby hand\n")
+
+
+def test_cli_takes_the_demo_workload() -> None:
+    args = cli.parser().parse_args(["--workload", "demo", "--tools", "paracrine,pyinfra", "--runs", "3"])
+    assert args.workload == "demo" and args.hosts is None
+
+
+def test_only_ssh_sessions_hold_up_the_targets_cpu_reading(tmp_path: Path) -> None:
+    """Daemons adopted by a host's sshd (the demo's services) are not sessions still closing down."""
+    import shutil
+
+    sshd = tmp_path / "sshd"
+    shutil.copy("/bin/sleep", sshd)
+    daemon = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not labenv.has_children([os.getpid()])
+        session = subprocess.Popen([str(sshd), "30"])
+        try:
+            assert labenv.has_children([os.getpid()])
+        finally:
+            session.kill()
+            session.wait()
+    finally:
+        daemon.kill()
+        daemon.wait()
