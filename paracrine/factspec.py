@@ -112,6 +112,17 @@ def spec_of(func: Callable[..., Any]) -> FactSpec:
     return _spec(entry)
 
 
+_BY_NAME: tuple[tuple[int, ...], dict[str, FactSpec]] = ((), {})
+
+
 def registered() -> dict[str, FactSpec]:
-    """Every fact registered so far, by name (import modules first to register them)."""
-    return {spec.name: spec for spec in map(_spec, list(REGISTRY.values()))}
+    """Every fact registered so far, by name (import modules first to register them).
+
+    Built again only when the registry changed since the last call (planning asks often).
+    """
+    global _BY_NAME
+    entries = list(REGISTRY.values())
+    ids = tuple(map(id, entries))
+    if ids != _BY_NAME[0]:
+        _BY_NAME = (ids, {spec.name: spec for spec in map(_spec, entries)})
+    return _BY_NAME[1]
