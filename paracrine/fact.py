@@ -67,6 +67,10 @@ class Registered:
 #: (module, function name) -> registration, in registration order.
 REGISTRY: dict[tuple[str, str], Registered] = {}
 _BY_NAME: dict[str, Registered] = {}
+#: Names of the facts that declare ``paths=`` (the planner looks them up on every fact read).
+WITH_PATHS: set[str] = set()
+#: Incremented at every registration, so the controller's views of the registry know when to rebuild.
+generation = [0]
 
 
 def fact_name(func: Callable[..., Any]) -> str:
@@ -136,6 +140,11 @@ def fact(  # noqa: F811
         entry = Registered(f, fingerprint, prefetch=prefetch, cache=cache, paths=paths, derive=derive, batch=batch)
         REGISTRY[(str(f.__module__), f.__name__)] = entry
         _BY_NAME[fact_name(f)] = entry
+        if paths is not None:
+            WITH_PATHS.add(fact_name(f))
+        else:
+            WITH_PATHS.discard(fact_name(f))
+        generation[0] += 1
         return f
 
     return register(func) if func is not None else register

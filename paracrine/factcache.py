@@ -84,6 +84,7 @@ class FactCache:
     def __init__(self, root: Path) -> None:
         self.root = root / "facts"
         self._warned: set[str] = set()
+        self._parsed: dict[str, tuple[tuple[int, int], dict[str, CachedFact]]] = {}
         self._unwritable = False  # warned that the cache cannot be written
 
     def path(self, host: str) -> Path:
@@ -91,7 +92,23 @@ class FactCache:
         return self.root / f"{safe}.json"
 
     def load(self, host: str) -> dict[str, CachedFact]:
-        """Cached facts of ``host`` by key id; empty when there is no (readable) cache."""
+        """Cached facts of ``host`` by key id; empty when there is no (readable) cache.
+
+        The file is parsed once per version (its mtime and size): a run reads it more than once.
+        """
+        try:
+            st = self.path(host).stat()
+        except OSError:
+            return {}
+        stamp = (st.st_mtime_ns, st.st_size)
+        parsed = self._parsed.get(host)
+        if parsed is not None and parsed[0] == stamp:
+            return dict(parsed[1])
+        entries = self._parse(host)
+        self._parsed[host] = (stamp, entries)
+        return dict(entries)
+
+    def _parse(self, host: str) -> dict[str, CachedFact]:
         try:
             doc = json.loads(self.path(host).read_text(encoding="utf-8"))
         except (OSError, ValueError):

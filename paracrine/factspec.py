@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from paracrine.fact import BUILTIN_PREFIX, REGISTRY, Registered, fact_name
+from paracrine.fact import BUILTIN_PREFIX, REGISTRY, Registered, fact_name, generation
 
 __all__ = ["BUILTIN_PREFIX", "FactParam", "FactSpec", "registered", "spec_of"]
 
@@ -112,17 +112,15 @@ def spec_of(func: Callable[..., Any]) -> FactSpec:
     return _spec(entry)
 
 
-_BY_NAME: tuple[tuple[int, ...], dict[str, FactSpec]] = ((), {})
+_BY_NAME: tuple[int, dict[str, FactSpec]] = (-1, {})
 
 
 def registered() -> dict[str, FactSpec]:
     """Every fact registered so far, by name (import modules first to register them).
 
-    Built again only when the registry changed since the last call (planning asks often).
+    Built again only when a fact was registered since the last call (planning asks often).
     """
     global _BY_NAME
-    entries = list(REGISTRY.values())
-    ids = tuple(map(id, entries))
-    if ids != _BY_NAME[0]:
-        _BY_NAME = (ids, {spec.name: spec for spec in map(_spec, entries)})
+    if _BY_NAME[0] != generation[0]:
+        _BY_NAME = (generation[0], {spec.name: spec for spec in map(_spec, list(REGISTRY.values()))})
     return _BY_NAME[1]

@@ -133,8 +133,10 @@ class PredictedState:
 
 def _path_derived(key: FactKey) -> Any:
     """The registration of a custom fact that declares the paths it reads (``@fact(paths=...)``), else None."""
-    from paracrine.fact import by_name
+    from paracrine.fact import WITH_PATHS, by_name
 
+    if key.name not in WITH_PATHS:
+        return None
     entry = by_name(key.name)
     return entry if entry is not None and entry.paths is not None else None
 

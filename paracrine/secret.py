@@ -73,6 +73,8 @@ def redact(text: str) -> str:
 
 def contains_secret(value: Any) -> bool:
     """Whether ``value`` is or holds (in lists, tuples, dicts) a :class:`Secret`."""
+    if not _known:
+        return False  # no Secret was ever made (each one remembers itself): nothing to look for
     stack = [value]
     while stack:
         item = stack.pop()
