@@ -7,10 +7,12 @@ comes back as an error entry and the others still arrive.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paracrine.fact import lookup
-from paracrine.remote import wire
+
+if TYPE_CHECKING:  # only types: a zero-change run ships no more modules than it needs
+    from paracrine.remote import wire
 
 MAX_ERROR = 2000
 _BUILTIN_SCALARS = (str, int, float, bool, bytes, type(None))
