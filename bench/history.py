@@ -5,19 +5,25 @@
 Each commit is checked out into a temporary git worktree and run with that
 worktree first on PYTHONPATH (the installed dependencies are shared), against
 lab hosts that the current code converged on the standard workload first. Only
-Paracrine is measured, wall time of the whole CLI process, median of --runs.
-Prints one Markdown table row per commit (for RESULTS.md).
+Paracrine is measured: wall time and controller CPU (user+sys of the CLI process
+and its children) of the whole CLI process, median of --runs. The commits' runs
+are interleaved (A B A B ...), so a change in the machine's load during the
+invocation falls on every commit alike. Prints one Markdown table row per commit
+(for RESULTS.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.venvs import compile_tree
@@ -26,32 +32,52 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "bench" / "paracrine" / "deploy.py"
 
 
-def run_once(tree: Path, hosts: int, state: Path) -> float:
+def run_once(tree: Path, hosts: int, state: Path) -> tuple[float, float]:
+    """(wall, cpu) seconds of one zero-change run of the standard workload."""
     env = {**os.environ, "PYTHONPATH": str(tree), "LAB_REV": "0"}
     argv = [sys.executable, "-m", "paracrine", str(DEPLOY), "-i", f"@lab/{hosts}", "-y", "--state-dir", str(state)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, cwd=tree, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0 or "0 apply round trip" not in done.stderr:
         raise SystemExit(f"{tree.name}: not a zero-change run (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    return wall
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
-def measure(commit: str, hosts: list[int], runs: int) -> dict[int, float]:
-    with tempfile.TemporaryDirectory(prefix="paracrine-history-") as tmp:
-        tree = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
-                       capture_output=True)  # fmt: skip
-        compile_tree(tree)
-        try:
-            result = {}
-            for count in hosts:
-                state = Path(tmp) / f"state-{count}"
-                run_once(tree, count, state)  # warm the fact cache, as a user's repeated runs would
-                result[count] = statistics.median(run_once(tree, count, state) for _ in range(runs))
-            return result
-        finally:
+@contextlib.contextmanager
+def worktrees(commits: list[str], tmp: Path) -> Iterator[dict[str, Path]]:
+    """One compiled, detached worktree per commit, removed afterwards."""
+    trees: dict[str, Path] = {}
+    try:
+        for n, commit in enumerate(commits):
+            tree = tmp / f"tree{n}"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), commit], check=True,
+                           capture_output=True)  # fmt: skip
+            trees[commit] = tree
+            compile_tree(tree)
+        yield trees
+    finally:
+        for tree in trees.values():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=True)
+
+
+def measure(commits: list[str], hosts: list[int], runs: int) -> dict[str, dict[int, tuple[float, float]]]:
+    """commit -> host count -> (median wall, median cpu), the commits' runs interleaved."""
+    result: dict[str, dict[int, tuple[float, float]]] = {commit: {} for commit in commits}
+    with tempfile.TemporaryDirectory(prefix="paracrine-history-") as tmp, worktrees(commits, Path(tmp)) as trees:
+        for count in hosts:
+            samples: dict[str, list[tuple[float, float]]] = {commit: [] for commit in commits}
+            for commit, tree in trees.items():  # warm each fact cache, as a user's repeated runs would
+                run_once(tree, count, Path(tmp) / f"state-{commit}-{count}")
+            for _ in range(runs):
+                for commit, tree in trees.items():
+                    samples[commit].append(run_once(tree, count, Path(tmp) / f"state-{commit}-{count}"))
+            for commit, got in samples.items():
+                result[commit][count] = (statistics.median(w for w, _ in got), statistics.median(c for _, c in got))
+    return result
 
 
 def main() -> None:
@@ -63,13 +89,14 @@ def main() -> None:
     hosts = [int(h) for h in args.hosts.split(",")]
     converge = [sys.executable, "-m", "paracrine", str(DEPLOY), "-i", f"@lab/{max(hosts)}", "-y"]
     subprocess.run(converge, env={**os.environ, "LAB_REV": "0"}, check=True, capture_output=True)
-    print("| commit | " + " | ".join(f"{h} host{'s' if h > 1 else ''}" for h in hosts) + " |")
+    numbers = measure(args.commits, hosts, args.runs)
+    print("| commit | " + " | ".join(f"{h} host{'s' if h > 1 else ''} wall / CPU" for h in hosts) + " |")
     print("| --- | " + " | ".join("---" for _ in hosts) + " |")
     for commit in args.commits:
         subject = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %s", commit],
                                  capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
-        numbers = measure(commit, hosts, args.runs)
-        print(f"| {subject[:90]} | " + " | ".join(f"{numbers[h]:.2f} s" for h in hosts) + " |", flush=True)
+        cells = (f"{numbers[commit][h][0]:.2f} / {numbers[commit][h][1]:.2f} s" for h in hosts)
+        print(f"| {subject[:90]} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
