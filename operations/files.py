@@ -33,7 +33,7 @@ from paracrine.changes.remove import is_protected
 from paracrine.errors import FactError, LocalFileError, PlanError
 from paracrine.facts import files as file_facts
 from paracrine.operation import Changes, operation
-from paracrine.operations import _archive, _template, _text, _tree
+from paracrine.operations import _template, _text, _tree
 from paracrine.plan import OpContext
 from paracrine.validate import AbsPath, Converter, LocalPath, Mode, OneLine, Regex
 
@@ -846,6 +846,8 @@ def unarchive(
     Example:
         files.unarchive("dist/app-1.4.tar.gz", "/opt/app", strip_components=1, owner="app")
     """
+    from paracrine.operations import _archive  # archive code is loaded by the deploys that use it
+
     archive = _local_file(src)
     if creates is not None and ctx.fact(file_facts.path_info, path=creates) is not None:
         return

@@ -881,7 +881,14 @@ def sudoers(ctx: OpContext, name: SudoersName, content: str | None = None, *, pr
 
 # ---------------------------------------------------------------- services
 
-#: ``server.service`` is ``systemd.service`` (``server.service("nginx", running=True)``), for deploys
-#: that come from pyinfra (whose ``server.service`` manages init services) or from Ansible's
-#: ``service`` module; it is labelled ``systemd.service`` in the plan.
-from paracrine.operations.systemd import service as service  # noqa: E402  (re-exported)
+
+def __getattr__(name: str) -> Any:
+    """``server.service`` is ``systemd.service`` (``server.service("nginx", running=True)``), for deploys
+    that come from pyinfra (whose ``server.service`` manages init services) or from Ansible's
+    ``service`` module; it is labelled ``systemd.service`` in the plan. Imported on first use, so
+    deploys that do not use it do not load the systemd operations."""
+    if name == "service":
+        from paracrine.operations.systemd import service
+
+        return service
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

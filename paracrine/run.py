@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from paracrine import dag, handlers
-from paracrine.batches import Spool, StepResult, attach_source, build_batch, parse_results, streamed_paths
 from paracrine.connect import Session
 from paracrine.deploy import DeployFactMissing, DeploySource, InlineDeploy, load_calls
 from paracrine.errors import ConnectError, ExitCode, FactError, LockError, ParacrineError, PlanError, UserError
@@ -46,6 +45,8 @@ from paracrine.targets import Timings
 
 if TYPE_CHECKING:
     import networkx as nx
+
+    from paracrine.batches import Spool, StepResult
 
 MAX_ROUNDS = 8
 
@@ -152,7 +153,7 @@ class DeployRun:
         self.gatherer = Gatherer(
             self.session, cache, lock_holder=holder, wait_lock=wait_lock, on_lock_wait=self._waiting
         )
-        self.spool = Spool()
+        self._spool: Spool | None = None  # made by the first batch: a zero-change run imports no batch code
         self.deploy = deploy_name(self.files)
         self.deploy_id = hashlib.sha256("\0".join(_source_id(f) for f in self.files).encode()).hexdigest()[:16]
         self._saved: dict[str, set[FactKey]] = {}
@@ -171,7 +172,8 @@ class DeployRun:
         try:
             self.session.close()
         finally:
-            self.spool.close()
+            if self._spool is not None:
+                self._spool.close()
 
     def active(self) -> list[HostRun]:
         return [h for h in self.hosts.values() if h.ok]
@@ -390,9 +392,13 @@ class DeployRun:
             self._plan_rounds([hr])
 
     def _run_batch(self, hr: HostRun, plan: HostPlan) -> bool:
+        from paracrine.batches import Spool, attach_source, build_batch, parse_results, streamed_paths
         from paracrine.remote.execute import run_batch
 
-        batch = build_batch(plan, self.deploy, self._pending(hr), self.spool, forget=hr.stale)
+        with self._lock:
+            if self._spool is None:
+                self._spool = Spool()
+        batch = build_batch(plan, self.deploy, self._pending(hr), self._spool, forget=hr.stale)
         hr.stale = {}
         files = streamed_paths(batch)
         if files:

@@ -363,12 +363,12 @@ def test_a_host_lost_while_applying(tmp_path: Path, start: Any) -> None:
 def test_a_bug_while_applying_fails_the_host_not_the_run(
     tmp_path: Path, start: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import paracrine.run
+    import paracrine.batches
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("bug in the engine")
 
-    monkeypatch.setattr(paracrine.run, "build_batch", broken)
+    monkeypatch.setattr(paracrine.batches, "build_batch", broken)
     deploy = site(tmp_path, 'from paracrine.operations import files\nfiles.directory("TMP/d")\n')
     run, _events = start(deploy, apply=True)
     run.apply()
@@ -440,9 +440,11 @@ def test_large_content_is_streamed_to_the_target(tmp_path: Path, start: Any) -> 
     run.apply()
     assert results(host_run(run)) == {f"files.file('{tmp_path}/big{i}')": "changed" for i in (1, 2)}
     assert (tmp_path / "big1").read_text() == "a" * (INLINE_LIMIT + 10) == (tmp_path / "big2").read_text()
-    assert run.spool._dir is not None and len(os.listdir(run.spool._dir)) == 1  # one spool file for both
+    spool = run._spool
+    assert spool is not None and spool._dir is not None
+    assert len(os.listdir(spool._dir)) == 1  # one spool file for both
     run.close()
-    assert run.spool._dir is None
+    assert spool._dir is None
 
 
 def test_diff_of_a_path_whose_old_content_cannot_be_read(tmp_path: Path, start: Any) -> None:
