@@ -16,28 +16,29 @@ A handler's key is its *identity in the deploy*, not its arguments: its
 a handler whose command failed and that the user then fixed still runs, and a
 record whose handler left the deploy is reported as stale and removed.
 
-Controller side: :func:`assign_keys`, :func:`is_triggered`, :func:`triggers`, :func:`step_fields`,
-:func:`stale`. Target side (standard library only): :func:`pending_handlers`,
-:func:`mark_pending`, :func:`clear_pending`.
+Here: :func:`assign_keys`, :func:`is_triggered`, :func:`triggers`, :func:`step_fields`,
+:func:`stale`. The target half (standard library only) is :mod:`paracrine.remote.pending`:
+:func:`pending_handlers`, :func:`mark_pending`, :func:`clear_pending` (re-exported here); it is a
+module of its own so that what is shipped to targets on every run refers to no controller module.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paracrine.fact import fact
-from paracrine.remote import state
+from paracrine.remote.pending import clear_pending as clear_pending
+from paracrine.remote.pending import mark_pending as mark_pending
+from paracrine.remote.pending import pending_handlers as pending_handlers
 
 if TYPE_CHECKING:
     from paracrine.factkey import FactKey
     from paracrine.operation import OpCall
     from paracrine.remote.wire import HandlerWire
 
-PENDING_FACT = "paracrine.handlers.pending_handlers"
+PENDING_FACT = "paracrine.remote.pending.pending_handlers"
 
 # ---------------------------------------------------------------- controller side
 
@@ -111,70 +112,3 @@ def stale(
         if call.is_handler and call.handler_key in pending:
             reasons[call.handler_key] = f"forget the pending trigger of {call.title!r}: its handler has nothing to do"
     return reasons
-
-
-# ---------------------------------------------------------------- target side
-
-
-def _pending_dir() -> str:
-    return os.path.join(state.state_dir(), "pending")
-
-
-@fact
-def pending_handlers() -> dict[str, dict[str, Any]]:
-    """Handlers whose trigger changed in an earlier run that did not finish them.
-
-    Returns:
-        ``{key: {"label": ..., "deploy": ...}}`` (records of older versions
-        carry only a label).
-    """
-    directory = _pending_dir()
-    try:
-        names = sorted(name for name in os.listdir(directory) if not name.startswith("."))
-    except FileNotFoundError:
-        return {}
-    records = {}
-    for name in names:
-        try:
-            with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as stream:
-                text = stream.read(4096)
-        except OSError:
-            continue
-        try:
-            record = json.loads(text)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
-            record = {"label": text.strip(), "deploy": None}
-        records[name] = {"label": str(record.get("label", "")), "deploy": record.get("deploy")}
-    return records
-
-
-def mark_pending(key: str, label: str, deploy: str) -> None:
-    """Record handler ``key`` as pending (atomically, durably)."""
-    directory = _pending_dir()
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    tmp = os.path.join(directory, f".{key}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as stream:
-        stream.write(json.dumps({"label": label, "deploy": deploy}) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(tmp, os.path.join(directory, key))
-    state.fsync_dir(directory)
-
-
-def clear_pending(keys: Iterable[str]) -> None:
-    """Remove the records of handlers that ran (or that are stale)."""
-    directory = _pending_dir()
-    removed = False
-    for key in keys:
-        if "/" in key or key.startswith("."):
-            continue
-        try:
-            os.unlink(os.path.join(directory, key))
-            removed = True
-        except FileNotFoundError:
-            continue
-    if removed:
-        state.fsync_dir(directory)

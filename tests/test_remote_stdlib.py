@@ -28,6 +28,7 @@ TARGET_MODULES = [
     "paracrine.remote.execute",
     "paracrine.remote.fsops",
     "paracrine.remote.state",
+    "paracrine.remote.pending",
     "paracrine.remote.wire",
     "paracrine.remote.lock",
     "paracrine.remote.adhoc",
@@ -64,3 +65,46 @@ def test_paracrine_init_does_not_pull_in_controller_modules() -> None:
     code = f"import sys, paracrine; print(sorted(m for m in sys.modules if m.startswith({heavy!r})))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+#: What a zero-change run makes a target import (the fact round): the package, the gatherer, the run
+#: lock, the pending handler records and the fact modules.
+FACT_ROUND = [
+    "paracrine",
+    "paracrine.remote.gather",
+    "paracrine.remote.lock",
+    "paracrine.remote.pending",
+    *[f"paracrine.facts.{m.name}" for m in pkgutil.iter_modules(paracrine.facts.__path__)],
+]
+
+#: Mitogen sends a requested module together with every package module it imports anywhere (inside
+#: functions and under ``TYPE_CHECKING`` too) that the controller has loaded. Measured in a controller
+#: that has loaded everything a deploy can load.
+RELATED = """
+import importlib, json, pkgutil, sys
+import mitogen.master
+import paracrine.operations, paracrine.run, paracrine.batches, paracrine.commands.deploy, paracrine.remote.execute
+for m in pkgutil.iter_modules(paracrine.operations.__path__):
+    importlib.import_module("paracrine.operations." + m.name)
+finder = mitogen.master.ModuleFinder()
+print(json.dumps({name: finder.find_related(name) for name in sys.argv[1:]}))
+"""
+
+FACT_ROUND_MODULES = {"paracrine", "paracrine.current", "paracrine.fact", "paracrine.facts", "paracrine.remote"}
+FACT_ROUND_MODULES |= {f"paracrine.remote.{name}" for name in ("gather", "lock", "pending", "state", "wire")}
+
+
+def test_the_fact_round_ships_no_controller_module() -> None:
+    """A zero-change run sends each host only target code: one stray import once sent 64 modules, not 36."""
+    result = subprocess.run([sys.executable, "-c", RELATED, *FACT_ROUND], capture_output=True, text=True, check=True)
+    shipped = {name for related in json.loads(result.stdout).values() for name in related}
+    assert shipped, "Mitogen's finder found nothing: the check would always pass"
+    assert {n for n in shipped if n not in FACT_ROUND_MODULES and not n.startswith("paracrine.facts.")} == set()
+
+
+def test_the_related_modules_check_can_fail() -> None:
+    """paracrine.handlers (controller code) would drag in the operation and change modules."""
+    result = subprocess.run(
+        [sys.executable, "-c", RELATED, "paracrine.handlers"], capture_output=True, text=True, check=True
+    )
+    assert "paracrine.operation" in json.loads(result.stdout)["paracrine.handlers"]

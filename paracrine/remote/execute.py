@@ -31,9 +31,8 @@ import time
 from types import ModuleType
 from typing import Any
 
-from paracrine import handlers
 from paracrine.changes import command
-from paracrine.remote import wire
+from paracrine.remote import pending, wire
 
 
 def run_batch(batch: wire.Batch) -> wire.BatchReply:
@@ -41,7 +40,7 @@ def run_batch(batch: wire.Batch) -> wire.BatchReply:
     start = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        handlers.clear_pending(batch.get("forget", ()))
+        pending.clear_pending(batch.get("forget", ()))
         runner = _Runner(str(batch.get("deploy", "")), batch.get("progress"))
         runner.run(batch["steps"])
     finally:
@@ -177,7 +176,7 @@ class _Runner:
             reply["status"] = "ignored"
         if reply["status"] == "changed":
             for key, label in step.get("triggers", ()):
-                handlers.mark_pending(key, label, self.deploy)
+                pending.mark_pending(key, label, self.deploy)
         handler = step.get("handler")
         if (
             handler is not None
@@ -187,7 +186,7 @@ class _Runner:
             if any(step["id"] in origins for _change, origins in self.deferred.values()):
                 self.clear_later[step["id"]] = handler["key"]  # once its deferred changes succeeded
             else:
-                handlers.clear_pending([handler["key"]])
+                pending.clear_pending([handler["key"]])
         self.replies[step["id"]] = reply
         self.status[step["id"]] = reply["status"]
         if self.progress is not None:
@@ -279,4 +278,4 @@ class _Runner:
                 if not in_progress:
                     self._record(self.steps[step_id], reply, ran_conditional=False)
         ran, self.clear_later = self.clear_later, {}
-        handlers.clear_pending(key for step_id, key in ran.items() if self.status[step_id] not in wire.FAILED_STATUSES)
+        pending.clear_pending(key for step_id, key in ran.items() if self.status[step_id] not in wire.FAILED_STATUSES)

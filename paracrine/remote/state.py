@@ -1,6 +1,6 @@
 """Where Paracrine keeps its own small state on a target, and making directory changes durable.
 
-The state directory holds pending handler records (:mod:`paracrine.handlers`)
+The state directory holds pending handler records (:mod:`paracrine.remote.pending`)
 and the run lock (:mod:`paracrine.remote.lock`). Standard library only.
 
 ``$PARACRINE_TARGET_STATE_DIR``, when set in the target process's environment,
