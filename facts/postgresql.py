@@ -12,9 +12,40 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from paracrine.changes.sql import SUPERUSER, psql_invocation, run_as
 from paracrine.fact import fact
 from paracrine.facts import _command
+
+#: The OS user (and PostgreSQL role, by peer authentication) that runs the SQL.
+SUPERUSER = "postgres"
+
+
+def psql_invocation(
+    port: int, database: str, *, tuples: bool = False, read_only: bool = False, single_transaction: bool = False
+) -> tuple[list[str], dict[str, str]]:
+    """The ``psql`` argv and environment for SQL on standard input (shared with :mod:`paracrine.changes.sql`).
+
+    Args:
+        port: the server's port (its socket is ``.s.PGSQL.<port>`` in the default directory).
+        database: the database to connect to.
+        tuples: print rows only, unaligned, each ended by a NUL byte (for facts).
+        read_only: make every transaction read-only (guards and facts must not change anything).
+        single_transaction: run all the SQL in one transaction.
+    """
+    argv = ["psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1"]
+    argv += ["--no-align", "--tuples-only", "--record-separator-zero"] if tuples else []
+    argv += ["--single-transaction"] if single_transaction else []
+    env = {"PGDATABASE": database, "PGPORT": str(port), "PGCLIENTENCODING": "UTF8", "PGAPPNAME": "paracrine"}
+    if read_only:
+        env["PGOPTIONS"] = "-c default_transaction_read_only=on"
+    return [*argv, "--file", "-"], env
+
+
+def run_as(user: str) -> str | None:
+    """``user``, or None when this process already runs as ``user`` (no switch needed, or possible)."""
+    import os
+    import pwd
+
+    return None if os.geteuid() == pwd.getpwnam(user).pw_uid else user
 
 
 class Role(TypedDict):
