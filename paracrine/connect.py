@@ -32,6 +32,7 @@ import mitogen.utils
 from paracrine import coresource
 from paracrine.errors import ConnectError
 from paracrine.hosts import Connection, Host
+from paracrine.limits import ensure_open_files
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ class Session:
         The caller can do other work (load deploy files, plan) while SSH
         handshakes and interpreter start-ups happen; :meth:`wait_connected` collects them.
         """
+        ensure_open_files(sum(1 for h in hosts if not h.data.get("via")))  # hosts behind a relay cost nothing here
         self.hosts.update((h.name, h) for h in hosts)
         self._pool = ThreadPoolExecutor(
             max_workers=min(self.parallel, max(1, len(hosts))), thread_name_prefix="connect"
