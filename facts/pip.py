@@ -144,7 +144,20 @@ sys.stdout.write(json.dumps({"executable": os.path.realpath(sys.executable), "ve
 """Run by the target interpreter: print its real path and version as JSON."""
 
 
-@fact
+def interpreter_fingerprint(python: str = "/usr/bin/python3") -> list[Any] | None:
+    """The interpreter's real path and its file's identity: its path and version change only with these.
+
+    A ``stat`` instead of starting the interpreter (about 0.1 s) in every run.
+    """
+    try:
+        real = os.path.realpath(python)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return [real, st.st_mtime_ns, st.st_size, st.st_ino]
+
+
+@fact(fingerprint=interpreter_fingerprint)
 def interpreter(python: str = "/usr/bin/python3") -> dict[str, str] | None:
     """A Python interpreter: its real path (symbolic links resolved) and version.
 

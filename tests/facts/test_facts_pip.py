@@ -116,6 +116,21 @@ def test_interpreter_resolves_links(tmp_path: Path) -> None:
     assert pip.interpreter(python=str(tmp_path / "none")) is None
 
 
+def test_interpreter_has_a_cheap_fingerprint_that_follows_the_link(tmp_path: Path) -> None:
+    assert spec_of(pip.interpreter).fingerprint is pip.interpreter_fingerprint
+    first, second = tmp_path / "python3.11", tmp_path / "python3.12"
+    first.write_text("#!/bin/sh\n")
+    second.write_text("#!/bin/sh\nexit 0\n")
+    link = tmp_path / "python3"
+    link.symlink_to(first)
+    before = pip.interpreter_fingerprint(str(link))
+    assert before is not None and before[0] == str(first) and before == pip.interpreter_fingerprint(str(link))
+    link.unlink()
+    link.symlink_to(second)  # the link now names another interpreter
+    assert pip.interpreter_fingerprint(str(link)) != before
+    assert pip.interpreter_fingerprint(str(tmp_path / "none")) is None
+
+
 def test_interpreter_that_does_not_work(tmp_path: Path) -> None:
     broken = tmp_path / "python"
     broken.write_text("#!/bin/sh\necho 'not python' >&2\nexit 2\n")
