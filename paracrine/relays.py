@@ -20,8 +20,8 @@ message through the relay.
   else (``GlobalKnownHostsFile=/dev/null``), so a wrong or unknown key fails exactly as
   it does directly.
 * **Parallel connects**: Mitogen runs a relay's proxied connects one at a time on its
-  main thread, so each relay gets a few forked *lanes* (``router.fork(via=relay)``),
-  each connecting one host at a time.
+  main thread, so each relay gets a few *lanes* (interpreters it starts,
+  ``router.local(via=relay)``), each connecting one host at a time.
 """
 
 from __future__ import annotations
@@ -382,8 +382,13 @@ class RelayHub:
                 lane = idle[0]
             elif len(relay.lanes) < relay.width:
                 try:
-                    name = f"{relay.host.name}.lane{len(relay.lanes)}"
-                    context = self.session.router.fork(via=relay.context, name=name)
+                    # A fresh interpreter, not router.fork(): a fork of the busy relay process can inherit a
+                    # lock another thread holds and hang (seen here with 3 hosts through one relay).
+                    context = self.session.router.local(
+                        via=relay.context,
+                        name=f"{relay.host.name}.lane{len(relay.lanes)}",
+                        python_path=_python(relay.host.connection()),
+                    )
                 except Exception as exc:  # the relay went away
                     raise ConnectError(f"via {relay.host.name}: {_first_line(str(exc))}", host=host) from None
                 lane = _Lane(context)
@@ -406,6 +411,13 @@ class RelayHub:
             reuse=False,
             ssh_args=("-o", "GlobalKnownHostsFile=/dev/null", *conn.ssh_args),
         )
+
+
+def _python(conn: Connection) -> str:
+    """The relay's interpreter, as :meth:`~paracrine.connect.Session._open` starts it."""
+    import sys
+
+    return conn.python or (sys.executable if conn.connector == "local" else "/usr/bin/python3")
 
 
 def _read(path: str) -> str:

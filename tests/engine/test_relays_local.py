@@ -37,7 +37,7 @@ def test_hosts_behind_a_relay_connect_through_its_lanes() -> None:
         lanes = {lane.context.call(os.getpid) for lane in relay.lanes}
         assert 1 <= len(lanes) <= 3  # parallel 3, one relay: at most 3 lanes
         for lane in relay.lanes:
-            assert lane.context.call(os.getppid) == relay_pid  # forked on the relay
+            assert lane.context.call(os.getppid) == relay_pid  # started by the relay
         outcomes = session.call_all(_pids, {h.name: () for h in behind})
         assert {o.value[1] for o in outcomes.values()} <= lanes  # each target hangs off a lane
         assert all(lane.busy == 0 for lane in relay.lanes)
