@@ -197,8 +197,12 @@ class Agent:
                 self.stop()
                 raise SetupError("ssh-agent for relays did not start", hint="run `ssh-agent -D` to see why")
             time.sleep(0.01)
-        for key in keys:
-            self._add(key)
+        try:
+            for key in keys:
+                self._add(key)
+        except BaseException:
+            self.stop()
+            raise
 
     def _add(self, key: str) -> None:
         env = {**os.environ, "SSH_AUTH_SOCK": self.socket, "SSH_ASKPASS_REQUIRE": "never"}

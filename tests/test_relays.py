@@ -4,14 +4,16 @@ file:line that set it, and ``--relays N`` picking relays and spreading the other
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from inventory_helpers import load, load_error, write
 
-from paracrine.errors import InventoryError
+from paracrine.connect import Session
+from paracrine.errors import ConnectError, InventoryError
 from paracrine.inventory import load_inventory
-from paracrine.relays import assign
+from paracrine.relays import RelayHub, assign
 from paracrine.targets import select
 from paracrine.testing import invoke
 
@@ -121,3 +123,46 @@ def test_too_many_relays_is_an_error() -> None:
     assert result.exit_code == 3
     assert result.stderr.strip().endswith("pass a smaller --relays, or none")
     assert "Traceback" not in result.stderr
+
+
+def _agents() -> list[str]:
+    found = subprocess.run(["pgrep", "-f", "ssh-agent -D -a .*paracrine-agent-"], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def _hub(keys: list[str]) -> RelayHub:
+    hub = RelayHub(Session.__new__(Session))  # no broker: only the agent part is used
+    hub._agent_keys = keys
+    return hub
+
+
+def test_the_forwarded_agent_is_ours_and_stops(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    assert _hub([])._agent_args() == []  # nothing to forward
+    monkeypatch.setenv("SSH_AUTH_SOCK", "/run/user/agent")
+    assert _hub([])._agent_args() == ["-o", "ForwardAgent=yes"]  # keys live in your agent: it is forwarded
+    monkeypatch.delenv("SSH_AUTH_SOCK")
+    hub = _hub([str(key)])
+    args = hub._agent_args()
+    agent = hub._agent
+    assert agent is not None and args == ["-o", f"IdentityAgent={agent.socket}", "-o", f"ForwardAgent={agent.socket}"]
+    listed = subprocess.run(["ssh-add", "-L"], env={"SSH_AUTH_SOCK": agent.socket}, capture_output=True, text=True)
+    assert listed.stdout.split()[:2] == (tmp_path / "id.pub").read_text().split()[:2]
+    hub.done_connecting()
+    assert hub._agent is None and not Path(agent.socket).exists() and agent.process.poll() is not None
+
+
+def test_a_key_with_a_passphrase_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    key = tmp_path / "locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret words", "-f", str(key)], check=True)
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    hub = _hub([str(key)])
+    agents = set(_agents())
+    with pytest.raises(ConnectError) as info:
+        hub._agent_args()
+    assert set(_agents()) == agents  # the agent started for it is gone again
+    line = info.value.format_line()
+    assert line.startswith(f"cannot load ssh_key {key} into the agent forwarded to relays") and "\n" not in line
+    assert "passphrase" in line
