@@ -50,6 +50,17 @@ def _comm(pid: int) -> str:
         return ""
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size: shared pages (libraries, the ssh binary) divided among their users."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _rss(pid: int) -> int:
     try:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
@@ -64,7 +75,8 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.stop = threading.Event()
-        self.peak = {"fds": 0, "threads": 0, "ssh": 0, "ssh_rss": 0, "children_rss": 0}
+        self.peak = {"fds": 0, "threads": 0, "ssh": 0, "ssh_rss": 0, "ssh_pss": 0, "children_rss": 0}
+        self._last_pss = 0.0
         self.hwm = 0
         self.cpu = 0.0
 
@@ -94,6 +106,9 @@ class Sampler(threading.Thread):
             "ssh_rss": sum(_rss(k) for k in ssh),
             "children_rss": sum(_rss(k) for k in kids),
         }
+        if time.monotonic() - self._last_pss > 0.5:  # smaps_rollup of every client: not every 20 ms
+            self._last_pss = time.monotonic()
+            values["ssh_pss"] = sum(_pss(k) for k in ssh)
         for key, value in values.items():
             self.peak[key] = max(self.peak[key], value)
 
@@ -119,6 +134,7 @@ def measure(argv: list[str]) -> dict[str, Any]:
         "peak_threads": sampler.peak["threads"],
         "peak_ssh_clients": sampler.peak["ssh"],
         "peak_ssh_rss_mib": round(sampler.peak["ssh_rss"] / 2**20, 1),
+        "peak_ssh_pss_mib": round(sampler.peak["ssh_pss"] / 2**20, 1),
         "errors": sum(1 for line in stderr.splitlines() if line.startswith("error:")),
         "last_line": (stderr.strip().splitlines() or [""])[-1][-160:],
     }
@@ -133,7 +149,9 @@ def main() -> int:
     options = parser.parse_args()
     args = options.args[1:] if options.args[:1] == ["--"] else options.args
     paracrine = str(Path(sys.executable).with_name("paracrine"))
-    variants = {"direct": [paracrine, *args], "relays": [paracrine, *args, "--relays", str(options.relays)]}
+    at = args.index("--") if "--" in args else len(args)  # `run ... -- COMMAND`: the option goes before `--`
+    relayed = [*args[:at], "--relays", str(options.relays), *args[at:]]
+    variants = {"direct": [paracrine, *args], "relays": [paracrine, *relayed]}
     if options.only:
         variants = {options.only: variants[options.only]}
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
@@ -144,7 +162,7 @@ def main() -> int:
             load = os.getloadavg()[0]
             print(json.dumps({"variant": name, "run": run + 1, "load1": round(load, 1), **figures}), flush=True)
     keys = ["wall", "cpu_total", "cpu_controller", "peak_rss_mib", "peak_fds", "peak_threads", "peak_ssh_clients"]
-    keys.append("peak_ssh_rss_mib")
+    keys += ["peak_ssh_rss_mib", "peak_ssh_pss_mib"]
     print("| variant | " + " | ".join(keys) + " |")
     print("| --- |" + " ---: |" * len(keys))
     for name, runs in results.items():

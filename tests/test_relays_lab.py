@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -34,10 +35,13 @@ from paracrine.testing import invoke
 pytestmark = pytest.mark.lab
 
 SITE = """\
+import os
+
 from paracrine import host
 from paracrine.operations import files, server
 
 files.directory("/srv/relayed", mode=0o750)
+files.put(os.environ["RELAY_BIG_FILE"], "/srv/relayed/big.bin")  # over 256 KiB: streamed from the controller
 conf = files.file("/srv/relayed/app.conf", content=f"name = {host.name}\\n", mode=0o640)
 server.shell("echo reloaded >> /srv/relayed/reloads", reload_on=[conf])
 files.line("/etc/workload.conf", "relayed_option = 1")
@@ -61,10 +65,13 @@ def _report(result: Any) -> dict[str, Any]:
 
 
 def test_a_deploy_through_two_relays_reports_what_a_direct_one_does(
-    lab_hosts: Callable[[int], list[Any]], tmp_path: Path
+    lab_hosts: Callable[[int], list[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lab_hosts(6)
     site = write(tmp_path / "site.py", SITE)
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1 << 20))
+    monkeypatch.setenv("RELAY_BIG_FILE", str(big))
     direct = _report(run(site, "-y", "--json", inventory="@lab/6"))
     hosts = lab_hosts(6)  # fresh again
     shutil.rmtree(tmp_path / "state")  # and no fact cache: the same first run
@@ -72,6 +79,7 @@ def test_a_deploy_through_two_relays_reports_what_a_direct_one_does(
     assert relayed == direct, _difference(relayed, direct)
     assert all(h["state"] == "done" for h in relayed["hosts"].values())
     assert on(hosts[4], "/srv/relayed/app.conf").read_text() == "name = h05\n"
+    assert on(hosts[5], "/srv/relayed/big.bin").read_bytes() == big.read_bytes()
 
     again = _report(run(site, "--json", "--relays", "2", inventory="@lab/6"))
     assert again["round_trips"]["facts"] == 1 and again["round_trips"]["apply"] == 0
