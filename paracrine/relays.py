@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import tempfile
 import threading
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
     from paracrine.connect import Session
     from paracrine.inventory import Inventory
 
+#: Seconds a key stays in the forwarded agent at most (the agent is stopped once every host is connected).
+KEY_LIFETIME = 3600
 #: Files ssh reads host keys from when ``ssh_known_hosts`` is not set, and always (the global ones).
 USER_KNOWN_HOSTS = ("~/.ssh/known_hosts", "~/.ssh/known_hosts2")
 GLOBAL_KNOWN_HOSTS = ("/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
@@ -181,10 +184,15 @@ class Agent:
     def __init__(self, keys: Sequence[str]) -> None:
         self.directory = tempfile.mkdtemp(prefix="paracrine-agent-")
         self.socket = os.path.join(self.directory, "agent.sock")
+        # The agent must not outlive this process, even one killed with SIGKILL. ssh-agent runs as the
+        # parent of a command (`cat`, reading a pipe only we hold) and exits within 10 s once that command
+        # is gone; our death closes the pipe, so `cat` ends. (PR_SET_PDEATHSIG does not survive the exec of
+        # Debian's setgid ssh-agent.) Keys also expire after KEY_LIFETIME.
+        self.agent_pid: int | None = None
         try:
             self.process = subprocess.Popen(
-                ["ssh-agent", "-D", "-a", self.socket],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                ["ssh-agent", "-a", self.socket, "cat"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
         except OSError as exc:
             os.rmdir(self.directory)
@@ -192,7 +200,8 @@ class Agent:
                 f"cannot start ssh-agent for relays: {exc.strerror}", hint="install openssh-client"
             ) from None
         deadline = time.monotonic() + 10
-        while not os.path.exists(self.socket):
+        while not os.path.exists(self.socket) or self.agent_pid is None:
+            self.agent_pid = _child_of(self.process.pid)
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise SetupError("ssh-agent for relays did not start", hint="run `ssh-agent -D` to see why")
@@ -207,9 +216,8 @@ class Agent:
     def _add(self, key: str) -> None:
         env = {**os.environ, "SSH_AUTH_SOCK": self.socket, "SSH_ASKPASS_REQUIRE": "never"}
         env.pop("DISPLAY", None)
-        added = subprocess.run(
-            ["ssh-add", "-q", key], env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30
-        )
+        argv = ["ssh-add", "-q", "-t", str(KEY_LIFETIME), key]
+        added = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
         if added.returncode != 0:
             why = (added.stderr.strip().splitlines() or ["ssh-add failed"])[-1]
             raise ConnectError(
@@ -219,11 +227,17 @@ class Agent:
 
     def stop(self) -> None:
         """End the agent: a relay can no longer use it, even while still connected."""
-        if self.process.poll() is None:
+        if self.agent_pid is not None:
+            with suppress(OSError):
+                os.kill(self.agent_pid, signal.SIGTERM)  # it removes its socket
+        if self.process.stdin is not None:
+            with suppress(OSError):
+                self.process.stdin.close()  # `cat` ends
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
         for path in (self.socket, self.directory):
             with suppress(OSError):
                 os.unlink(path) if path == self.socket else os.rmdir(path)
@@ -415,6 +429,16 @@ class RelayHub:
             reuse=False,
             ssh_args=("-o", "GlobalKnownHostsFile=/dev/null", *conn.ssh_args),
         )
+
+
+def _child_of(pid: int) -> int | None:
+    """The (first) child process of ``pid``, from /proc."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as stream:
+            children = stream.read().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
 
 
 def _python(conn: Connection) -> str:

@@ -4,7 +4,10 @@ file:line that set it, and ``--relays N`` picking relays and spreading the other
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -166,3 +169,26 @@ def test_a_key_with_a_passphrase_is_one_line(tmp_path: Path, monkeypatch: pytest
     line = info.value.format_line()
     assert line.startswith(f"cannot load ssh_key {key} into the agent forwarded to relays") and "\n" not in line
     assert "passphrase" in line
+
+
+KILLED = """
+import os, signal, sys
+from paracrine.relays import Agent
+agent = Agent([sys.argv[1]])
+print(agent.agent_pid, agent.socket, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_agent_dies_with_a_killed_controller(tmp_path: Path) -> None:
+    key = tmp_path / "id"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    done = subprocess.run([sys.executable, "-c", KILLED, str(key)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid, socket = done.stdout.split()
+    deadline = time.monotonic() + 20  # ssh-agent checks for its parent every 10 s
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert not Path(socket).exists()  # SIGTERM: the agent removed its socket
+    Path(socket).parent.rmdir()  # what a killed controller leaves: an empty private directory
