@@ -139,6 +139,18 @@ def run(args: list[str], *, debug: bool = False) -> int:
     return int(result or 0)
 
 
+def relays_option(func: Any) -> Any:
+    """``--relays N``: connect through N relay hosts picked from the inventory (:func:`paracrine.relays.assign`)."""
+    return click.option(
+        "--relays",
+        type=click.IntRange(0, 4096),
+        default=0,
+        metavar="N",
+        help="Connect through N relay hosts picked from the inventory, the others spread over them "
+        "(default 0: as each host's `via` says).",
+    )(func)
+
+
 def debug_option(func: Any) -> Any:
     """``--debug`` on every command: show tracebacks (read by :func:`main` before parsing)."""
     return click.option("--debug", is_flag=True, expose_value=False, help="Show tracebacks of errors.")(func)

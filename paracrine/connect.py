@@ -33,6 +33,7 @@ from paracrine import coresource
 from paracrine.errors import ConnectError
 from paracrine.hosts import Connection, Host
 from paracrine.limits import ensure_open_files
+from paracrine.relays import RelayHub
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,6 @@ class Session:
         self.round_trips: Counter[str] = Counter()
         self.bytes_received: Counter[str] = Counter()
         self._user_contexts: dict[tuple[str, str], Any] = {}
-        self._via_contexts: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._pending: dict[Future[Any], Host] = {}
@@ -103,6 +103,7 @@ class Session:
         )
         self.broker = mitogen.master.Broker()
         self.router = mitogen.master.Router(self.broker)
+        self.relays = RelayHub(self)  # hosts reached through other hosts (``via``)
 
     def __enter__(self) -> Session:
         return self
@@ -113,6 +114,7 @@ class Session:
     def close(self) -> None:
         """Disconnect every context and stop the broker thread."""
         try:
+            self.relays.close()
             if self._service_pool is not None:
                 self._service_pool.stop()
         finally:
@@ -157,7 +159,7 @@ class Session:
     def connect(self, hosts: Sequence[Host], resolve: Callable[[str], Host | None] | None = None) -> None:
         """Connect ``hosts`` in parallel and wait; failures go to :attr:`failed`.
 
-        ``resolve`` maps a ``via`` host name to its :class:`Host` (jump hosts).
+        ``resolve`` maps a ``via`` host name to its :class:`Host` (relays, see :mod:`paracrine.relays`).
         """
         self.start_connecting(hosts, resolve)
         self.wait_connected()
@@ -170,6 +172,7 @@ class Session:
         """
         ensure_open_files(sum(1 for h in hosts if not h.data.get("via")))  # hosts behind a relay cost nothing here
         self.hosts.update((h.name, h) for h in hosts)
+        self.relays.plan(hosts, resolve)
         self._pool = ThreadPoolExecutor(
             max_workers=min(self.parallel, max(1, len(hosts))), thread_name_prefix="connect"
         )
@@ -195,6 +198,7 @@ class Session:
                 if self.progress is not None:
                     self.progress(host.name, host.name in self.contexts, done, total)
         finally:
+            self.relays.done_connecting()
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
@@ -228,32 +232,17 @@ class Session:
     def _connect_one(self, host: Host, resolve: Callable[[str], Host | None] | None) -> Any:
         conn = host.connection()
         _check_files(host, conn)
-        via = self._via_context(host, conn, resolve)
-        for attempt in (1, 2):
-            try:
-                return self._open(host.name, conn, via)
-            except mitogen.core.Error as exc:
-                reason = describe_connect_error(exc, conn)
-                if attempt == 1 and _is_transient(str(exc)):
-                    log.debug("%s: retrying after %s", host.name, exc)
-                    continue
-                raise ConnectError(reason, host=host.name) from None
-        raise AssertionError("unreachable")
-
-    def _via_context(self, host: Host, conn: Connection, resolve: Callable[[str], Host | None] | None) -> Any:
-        if conn.via is None:
-            return None
-        jump = resolve(conn.via) if resolve else None
-        if jump is None:
-            raise ConnectError(f"via host {conn.via!r} is not in the inventory", host=host.name)
-        with self._lock:
-            if conn.via not in self._via_contexts:
+        with self.relays.route(host, conn) as (via, hop):
+            for attempt in (1, 2):
                 try:
-                    self._via_contexts[conn.via] = self._open(jump.name, jump.connection(), None, become=False)
+                    return self._open(host.name, hop, via)
                 except mitogen.core.Error as exc:
-                    reason = describe_connect_error(exc, jump.connection())
-                    raise ConnectError(f"via {jump.name}: {reason}", host=host.name) from None
-            return self._via_contexts[conn.via]
+                    reason = describe_connect_error(exc, conn)
+                    if attempt == 1 and _is_transient(str(exc)):
+                        log.debug("%s: retrying after %s", host.name, exc)
+                        continue
+                    raise ConnectError(reason, host=host.name) from None
+        raise AssertionError("unreachable")
 
     def _open(self, name: str, conn: Connection, via: Any, *, become: bool | None = None) -> Any:
         become = conn.become if become is None else become
@@ -526,7 +515,7 @@ def describe_connect_error(exc: BaseException, conn: Connection) -> str:
     )
     rules: Iterable[tuple[Callable[[], bool], str | None]] = (
         (lambda: isinstance(exc, mitogen.ssh.HostKeyError) or "Host key verification failed" in text
-         or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text,
+         or "REMOTE HOST IDENTIFICATION HAS CHANGED" in text or mitogen.ssh.hostkey_failed_msg in text,
          None),
         (lambda: isinstance(exc, mitogen.ssh.PasswordError)
          or "Permission denied" in text or "authentication is incorrect" in text,

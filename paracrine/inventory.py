@@ -48,6 +48,8 @@ class InventoryBuilder:
         self.entries: dict[str, HostEntry] = {}
         self.group_data: dict[str, dict[str, Any]] = {}
         self.group_order: list[str] = []
+        #: Lines of data keys, by (``"host"``/``"group"``/``"defaults"``, name, key), where the reader knows them.
+        self.lines: dict[tuple[str, str, str], int] = {}
 
     def add_host(self, spec: str, data: Mapping[str, Any] | None = None, group: str | None = None) -> None:
         """Add a host (a name or a connector string), optionally as a member of ``group``."""
@@ -83,17 +85,42 @@ class InventoryBuilder:
         inventory = Inventory(hosts, self.group_order, self.source)
         for host in hosts:
             host.connection()  # validate connection settings now, not mid-run
+        from paracrine.relays import check_routes
+
+        check_routes({h.name: h for h in hosts}, lambda name: self.where_set(name, "via"))
         return inventory
+
+    def where_set(self, name: str, key: str) -> str | None:
+        """``file:line`` of the level (host, group, defaults) whose ``key`` host ``name`` gets, if known."""
+        entry = self.entries[name]
+        level: tuple[str, str] = ("defaults", "")
+        if key in entry.data:
+            level = ("host", name)
+        else:
+            for group in self.group_order:
+                if group in entry.groups and key in self.group_data.get(group, {}):
+                    level = ("group", group)
+        line = self.lines.get((*level, key))
+        return f"{self.source}:{line}" if line else (self.source or None)
 
 
 class Inventory:
     """The hosts of a run, in definition order."""
 
-    def __init__(self, hosts: Sequence[Host], groups: Sequence[str] = (), source: str = "") -> None:
+    def __init__(
+        self,
+        hosts: Sequence[Host],
+        groups: Sequence[str] = (),
+        source: str = "",
+        *,
+        everyone: Mapping[str, Host] | None = None,
+    ) -> None:
         self.hosts = list(hosts)
         self.groups = list(groups)
         self.source = source
         self._by_name = {h.name: h for h in self.hosts}
+        #: Every host of the inventory before ``--limit``: relays are found here even when limited out.
+        self.everyone: dict[str, Host] = {**(everyone or {}), **self._by_name}
 
     def __iter__(self) -> Any:
         return iter(self.hosts)
@@ -103,6 +130,10 @@ class Inventory:
 
     def get(self, name: str) -> Host | None:
         return self._by_name.get(name)
+
+    def resolve(self, name: str) -> Host | None:
+        """A host by name, also one that ``--limit`` left out (a relay of the hosts that remain)."""
+        return self.everyone.get(name)
 
     def limit(self, patterns: Iterable[str]) -> Inventory:
         """Keep hosts matching any pattern: a host name, a group name or a glob.
@@ -134,7 +165,7 @@ class Inventory:
                     hint=did_you_mean(pattern, [*self._by_name, *self.groups]) or self._names(),
                 )
             keep |= matched
-        return Inventory([h for h in self.hosts if h.name in keep], self.groups, self.source)
+        return Inventory([h for h in self.hosts if h.name in keep], self.groups, self.source, everyone=self.everyone)
 
     def _names(self, most: int = 8) -> str:
         """A hint listing (some of) the hosts and groups."""

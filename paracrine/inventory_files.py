@@ -46,6 +46,7 @@ def load_python(path: Path) -> Inventory:
     finally:
         sys.path.remove(directory)
     builder = InventoryBuilder(where)
+    builder.lines = _python_lines(path)
     builder.defaults = _data(namespace.get("defaults"), "defaults", where)
     group_data = _data(namespace.get("group_data"), "group_data", where)
     for name, value in namespace.items():
@@ -72,6 +73,37 @@ def load_python(path: Path) -> Inventory:
     if not builder.entries:
         raise InventoryError("the inventory defines no host", where=where, hint="groups are top-level lists of hosts")
     return builder.build()
+
+
+def _python_lines(path: Path) -> dict[tuple[str, str, str], int]:
+    """Lines of data keys written literally: ``defaults = {...}``, ``group_data = {...}``, ``("host", {...})``."""
+    import ast
+
+    lines: dict[tuple[str, str, str], int] = {}
+
+    def keys(node: ast.AST, level: tuple[str, str]) -> None:
+        if isinstance(node, ast.Dict):
+            for key in node.keys:
+                if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                    lines[(*level, key.value)] = key.lineno
+
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return lines
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id == "defaults":
+                keys(node.value, ("defaults", ""))
+            elif node.targets[0].id == "group_data" and isinstance(node.value, ast.Dict):
+                for group, body in zip(node.value.keys, node.value.values, strict=True):
+                    if isinstance(group, ast.Constant) and isinstance(group.value, str):
+                        keys(body, ("group", group.value))
+        elif isinstance(node, ast.Tuple | ast.List) and len(node.elts) == 2:
+            name = node.elts[0]
+            if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                keys(node.elts[1], ("host", name.value))
+    return lines
 
 
 def _is_code(value: Any) -> bool:
@@ -149,7 +181,8 @@ def load_yaml(path: Path) -> Inventory:
             loader = _StrictLoader(stream)
             loader.name = where
             try:
-                doc = loader.get_single_data()
+                node = loader.get_single_node()
+                doc = loader.construct_document(node) if node is not None else None
             finally:
                 loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -168,6 +201,7 @@ def load_yaml(path: Path) -> Inventory:
                 hint=did_you_mean(key, _YAML_KEYS) or "expected hosts, groups and defaults",
             )
     builder = InventoryBuilder(where)
+    builder.lines = _yaml_lines(node)
     builder.defaults = _data(doc.get("defaults"), "defaults", where)
     for name, data in _data(doc.get("hosts"), "hosts", where).items():
         builder.add_host(name, _data(data, f"data of host {name!r}", where))
@@ -185,6 +219,33 @@ def load_yaml(path: Path) -> Inventory:
     if not builder.entries:
         raise InventoryError("the inventory defines no host", where=where, hint="add hosts under hosts:")
     return builder.build()
+
+
+def _yaml_lines(node: yaml.Node | None) -> dict[tuple[str, str, str], int]:
+    """Lines of the data keys of ``defaults:``, each host under ``hosts:`` and each group's ``data:``."""
+    lines: dict[tuple[str, str, str], int] = {}
+
+    def entries(mapping: yaml.Node | None) -> list[tuple[str, yaml.Node]]:
+        if not isinstance(mapping, yaml.MappingNode):
+            return []
+        return [(k.value, v) for k, v in mapping.value if isinstance(k, yaml.ScalarNode) and isinstance(k.value, str)]
+
+    def keys(mapping: yaml.Node | None, level: tuple[str, str]) -> None:
+        if isinstance(mapping, yaml.MappingNode):
+            for key, _ in mapping.value:
+                if isinstance(key, yaml.ScalarNode):
+                    lines[(*level, str(key.value))] = key.start_mark.line + 1
+
+    for section, body in entries(node):
+        if section == "defaults":
+            keys(body, ("defaults", ""))
+        elif section == "hosts":
+            for name, data in entries(body):
+                keys(data, ("host", name))
+        elif section == "groups":
+            for name, group in entries(body):
+                keys(dict(entries(group)).get("data"), ("group", name))
+    return lines
 
 
 def _yaml_group(group: str, body: Any, where: str) -> tuple[list[str], dict[str, Any]]:

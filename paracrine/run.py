@@ -208,7 +208,7 @@ class DeployRun:
         planning pass instead, and sends such facts only if this run asks for them.
         """
         if not self.session.connecting and not self.session.contexts:
-            self.session.start_connecting(self.inventory.hosts, resolve=self.inventory.get)
+            self.session.start_connecting(self.inventory.hosts, resolve=self.inventory.resolve)
         self._saved = {h.name: self.cache.load_keys(h.name, self.deploy_id) for h in self.inventory.hosts}
         self.session.on_connected(self._on_connected)
 

@@ -29,6 +29,7 @@ def select(
     target: str | None = None,
     base_dir: Path | None = None,
     offline: bool = False,
+    relays: int = 0,
 ) -> Inventory:
     """The inventory of a command, limited.
 
@@ -39,7 +40,16 @@ def select(
     all, a name is a host of the running lab (``h01``, or a glob like ``h0*``),
     else an SSH host by that name; a lab host name while that host is not running
     is an error saying so. ``offline`` (``--cached``): names are only names.
+    ``relays`` (``--relays N``): pick N relay hosts and route the others through them.
     """
+    from paracrine.relays import assign
+
+    return assign(_select(inventory, limits, target, base_dir, offline), relays)
+
+
+def _select(
+    inventory: str | None, limits: Sequence[str], target: str | None, base_dir: Path | None, offline: bool
+) -> Inventory:
     patterns = list(limits)
     if target is not None:
         has_default = has_default_inventory(base_dir)

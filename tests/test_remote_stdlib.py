@@ -32,6 +32,7 @@ TARGET_MODULES = [
     "paracrine.remote.wire",
     "paracrine.remote.lock",
     "paracrine.remote.adhoc",
+    "paracrine.remote.relay",
     *[f"paracrine.facts.{m.name}" for m in pkgutil.iter_modules(paracrine.facts.__path__)],
 ]
 

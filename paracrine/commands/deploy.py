@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from paracrine import report
-from paracrine.cli import debug_option, path_option
+from paracrine.cli import debug_option, path_option, relays_option
 from paracrine.errors import ExitCode, UserError
 from paracrine.factcache import FactCache, state_dir
 from paracrine.targets import select
@@ -34,6 +34,7 @@ def _common(func: Any) -> Any:
         click.option(
             "--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once."
         ),
+        relays_option,
         click.option(
             "--state-dir", type=click.Path(path_type=Path), help="Fact cache location (default: ./.paracrine)."
         ),
@@ -76,6 +77,7 @@ def deploy(
     inventory: str | None,
     limits: tuple[str, ...],
     parallel: int,
+    relays: int,
     state_dir: Path | None,
     dry_run: bool,
     check: bool,
@@ -92,11 +94,11 @@ def deploy(
     3 bad input (nothing ran), 4 missing tool or permission, 130 interrupted.
     """
     _check_files(files)
-    hosts = select(inventory, limits, base_dir=files[0].resolve().parent)
+    hosts = select(inventory, limits, base_dir=files[0].resolve().parent, relays=relays)
     from paracrine.connect import Session
 
     session = Session(parallel=parallel)
-    session.start_connecting(hosts.hosts, resolve=hosts.get)  # first: the rest of the start-up overlaps it
+    session.start_connecting(hosts.hosts, resolve=hosts.resolve)  # first: the rest of the start-up overlaps it
     from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
@@ -206,6 +208,7 @@ def graph(
     inventory: str | None,
     limits: tuple[str, ...],
     parallel: int,
+    relays: int,
     state_dir: Path | None,
     dot: bool,
 ) -> int:
@@ -214,7 +217,7 @@ def graph(
     from paracrine.run import DeployRun
 
     _check_files(files)
-    hosts = select(inventory, limits, base_dir=files[0].resolve().parent)
+    hosts = select(inventory, limits, base_dir=files[0].resolve().parent, relays=relays)
     with DeployRun(files, hosts, cache=FactCache(state_dir_of(state_dir)), parallel=parallel) as run:
         run.connect()
         run.plan()

@@ -9,13 +9,14 @@ from typing import Any
 import click
 
 from paracrine import report, searchpath
-from paracrine.cli import debug_option, path_option
+from paracrine.cli import debug_option, path_option, relays_option
 from paracrine.commands.args import parse_key_values
 from paracrine.errors import ExitCode, UserError
 from paracrine.factcache import FactCache, state_dir
 from paracrine.factkey import FactKey
 from paracrine.factspec import FactSpec
 from paracrine.gather import load_builtin_facts, make_key, resolve_fact
+from paracrine.inventory import Inventory
 from paracrine.targets import Timings, has_default_inventory, select
 
 LAB_MAX = 200  # hosts in the lab (inventory.lab_hosts)
@@ -41,6 +42,7 @@ SUMMARY_FACTS = (
 @click.option("--list", "list_facts", is_flag=True, help="List facts; with a NAME, show that fact's documentation.")
 @click.option("--state-dir", type=click.Path(), help="Where the fact cache lives (default: ./.paracrine).")
 @click.option("--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once.")
+@relays_option
 @path_option
 @debug_option
 def facts(
@@ -54,6 +56,7 @@ def facts(
     list_facts: bool,
     state_dir: str | None,
     parallel: int,
+    relays: int,
 ) -> int:
     """Show facts of TARGET (a host, group, glob, @lab/N or host list).
 
@@ -86,8 +89,8 @@ def facts(
     if cached:
         hosts = select(inventory, limits, target=_offline(target) if target else None, offline=True)
         return _show_cached(cache, [h.name for h in hosts], requests, as_json)
-    hosts = select(inventory, limits, target=target)
-    return _show_live(cache, hosts.hosts, requests, as_json, parallel, summary=fact_name is None)
+    hosts = select(inventory, limits, target=target, relays=relays)
+    return _show_live(cache, hosts, requests, as_json, parallel, summary=fact_name is None)
 
 
 def _shift_fact(
@@ -136,14 +139,14 @@ def parse_args(spec: FactSpec, items: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _show_live(
-    cache: FactCache, hosts: list[Any], requests: dict[str, FactKey], as_json: bool, parallel: int, summary: bool
+    cache: FactCache, hosts: Inventory, requests: dict[str, FactKey], as_json: bool, parallel: int, summary: bool
 ) -> int:
     from paracrine.connect import Session
     from paracrine.gather import Gatherer
 
     timings = Timings()
     with Session(parallel=parallel, progress=report.progress) as session:
-        session.connect(hosts)
+        session.connect(hosts.hosts, resolve=hosts.resolve)
         timings.mark("connect")
         gatherer = Gatherer(session, cache)
         call_errors = gatherer.fetch({name: requests.values() for name in session.contexts})

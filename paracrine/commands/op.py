@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from paracrine import report, searchpath
-from paracrine.cli import debug_option, path_option
+from paracrine.cli import debug_option, path_option, relays_option
 from paracrine.commands.args import parse_key_values
 from paracrine.commands.ops import find_operation
 from paracrine.factcache import FactCache, state_dir
@@ -51,6 +51,7 @@ def _complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> li
     "-v", "--verbose", count=True, help="-v: also operations in sync, and command output; -vv: every call on the wire."
 )
 @click.option("--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once.")
+@relays_option
 @click.option("--state-dir", type=click.Path(path_type=Path), help="Fact cache location (default: ./.paracrine).")
 @click.option(
     "--wait-lock",
@@ -83,6 +84,7 @@ def op(
     as_json: bool,
     verbose: int,
     parallel: int,
+    relays: int,
     state_dir: Path | None,
     wait_lock: float,
 ) -> int:
@@ -106,12 +108,12 @@ def op(
     with searchpath.active():
         found = find_operation(operation)
         kwargs = operation_args(found, op_args)
-    hosts = select(inventory, limits, target=target)
+    hosts = select(inventory, limits, target=target, relays=relays)
     source = inline_call(found, kwargs)
     from paracrine.connect import Session
 
     session = Session(parallel=parallel)
-    session.start_connecting(hosts.hosts, resolve=hosts.get)
+    session.start_connecting(hosts.hosts, resolve=hosts.resolve)
     from paracrine.commands.deploy import plan_confirm_apply
     from paracrine.report_progress import Progress
     from paracrine.run import DeployRun

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from paracrine import report
-from paracrine.cli import debug_option
+from paracrine.cli import debug_option, relays_option
 from paracrine.errors import ExitCode, ParacrineError, UserError
 from paracrine.targets import Timings, has_default_inventory, select
 
@@ -49,6 +49,7 @@ class _RunCommand(click.Command):
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="End the command after SECONDS.")
 @click.option("--json", "as_json", is_flag=True, help="Print each host's exit code and output as JSON.")
 @click.option("--parallel", type=click.IntRange(1, 512), default=32, show_default=True, help="Connections at once.")
+@relays_option
 @debug_option
 @click.pass_context
 def run_command(
@@ -59,6 +60,7 @@ def run_command(
     timeout: float | None,
     as_json: bool,
     parallel: int,
+    relays: int,
 ) -> int:
     """Run COMMAND on the hosts of TARGET in parallel (everything after `--`).
 
@@ -77,13 +79,13 @@ def run_command(
     argv: list[str] = ctx.meta["paracrine.argv"]
     if target is None and inventory is None and not has_default_inventory():
         raise UserError("name a TARGET: a host, group, glob or @lab/N (or an inventory with -i)")
-    hosts = select(inventory, limits, target=target)
+    hosts = select(inventory, limits, target=target, relays=relays)
     from paracrine.connect import Session
     from paracrine.remote import adhoc
 
     timings = Timings()
     with Session(parallel=parallel, progress=report.progress) as session:
-        session.connect(hosts.hosts)
+        session.connect(hosts.hosts, resolve=hosts.resolve)
         timings.mark("connect")
         outcomes = session.call_all(adhoc.run, {name: (argv, timeout) for name in session.contexts})
         timings.mark("run")

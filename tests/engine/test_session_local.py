@@ -131,7 +131,7 @@ def test_a_jump_host(tmp_path: Path) -> None:
     with Session() as own:
         own.connect([hosts["inner"], hosts["lost"]], resolve=hosts.get)
         assert own.call("inner", engine_calls.pause, 0) == "rested"
-        assert "jump" in own._via_contexts
+        assert own.relays.relays["jump"].context is not None
     assert own.failed["lost"].format_line() == "lost: via host 'nowhere' is not in the inventory"
 
 
