@@ -38,6 +38,7 @@ LAZY_COMMANDS = {
     "ops": "paracrine.commands.ops:ops",
     "op": "paracrine.commands.op:op",
     "run": "paracrine.commands.run:run_command",
+    "disconnect": "paracrine.commands.disconnect:disconnect",
     "lab": "paracrine.lab.cli:lab",
 }
 
@@ -91,6 +92,7 @@ def cli() -> None:
       paracrine run web -- uptime          a command on every host of group web
       paracrine op web files.directory path=/srv/x mode=0755
       paracrine graph deploy.py --dot
+      paracrine disconnect                 close the ssh connections kept for later runs
       paracrine lab up 3                   throwaway Debian hosts for tests and demos
     """
 

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import mitogen.core
@@ -29,7 +28,7 @@ import mitogen.parent
 import mitogen.ssh
 import mitogen.utils
 
-from paracrine import coresource
+from paracrine import coresource, sshmux
 from paracrine.errors import ConnectError
 from paracrine.hosts import Connection, Host
 
@@ -168,6 +167,8 @@ class Session:
         handshakes and interpreter start-ups happen; :meth:`wait_connected` collects them.
         """
         self.hosts.update((h.name, h) for h in hosts)
+        if any(c.connector == "ssh" and c.reuse and c.via is None for c in (h.connection() for h in hosts)):
+            sshmux.control_dir()  # sockets other users could reach: one line, before any connection
         self._pool = ThreadPoolExecutor(
             max_workers=min(self.parallel, max(1, len(hosts))), thread_name_prefix="connect"
         )
@@ -482,24 +483,19 @@ def sudo_argv(user: str) -> list[str]:
     return argv if user == "root" else [*argv, "-u", user]
 
 
-def control_dir() -> Path:
-    """Where OpenSSH master sockets live when ``ssh_reuse`` is on."""
-    return coresource.cache_dir()
-
-
 def ssh_args(conn: Connection) -> list[str]:
-    """Extra ssh arguments: known_hosts, reuse of master connections, the user's own."""
+    """Extra ssh arguments: known_hosts, reuse of master connections, the user's own.
+
+    Raises:
+        SetupError: ``ssh_reuse`` is on and the sockets' directory is not private (:mod:`paracrine.sshmux`).
+    """
     args: list[str] = []
     if conn.kex_algorithms:
         args += ["-o", f"KexAlgorithms={conn.kex_algorithms}"]
     if conn.known_hosts:
         args += ["-o", f"UserKnownHostsFile={conn.known_hosts}"]
-    if conn.reuse:
-        args += [
-            "-o", "ControlMaster=auto",
-            "-o", f"ControlPath={control_dir()}/cm-%C",
-            "-o", "ControlPersist=10m",
-        ]  # fmt: skip
+    if conn.reuse and conn.via is None:  # through a via host, ssh runs there: no socket directory of ours
+        args += sshmux.control_args(conn)
     return args + list(conn.ssh_args)
 
 

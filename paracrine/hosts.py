@@ -15,7 +15,7 @@ key                    meaning (default)
 ``ssh_host_keys``      ``"enforce"`` (check against known_hosts) or ``"accept"`` (add new keys)
 ``ssh_compression``    compress the stream (False: faster on loopback and LANs)
 ``ssh_args``           extra ssh arguments (e.g. ``["-o", "ProxyJump=bastion"]``)
-``ssh_reuse``          keep OpenSSH master connections between runs (False)
+``ssh_reuse``          keep OpenSSH master connections between runs (True; see :mod:`paracrine.sshmux`)
 ``ssh_kex_algorithms`` ssh KexAlgorithms (prefer curve25519; "" for ssh's default order)
 ``via``                name of another inventory host to connect through (Mitogen ``via=``)
 ``python``             interpreter on the target (``/usr/bin/python3``)
@@ -244,7 +244,7 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
         host_keys=host_keys,
         compression=data.get("ssh_compression", False),
         ssh_args=tuple(str(a) for a in data.get("ssh_args", ())),
-        reuse=data.get("ssh_reuse", False),
+        reuse=data.get("ssh_reuse", True),
         kex_algorithms=data.get("ssh_kex_algorithms", FAST_KEX),
         via=data.get("via"),
         python=data.get("python"),
