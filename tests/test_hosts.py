@@ -29,7 +29,7 @@ def test_connection_defaults() -> None:
         compression=False,
         ssh_args=(),
         reuse=True,
-        kex_algorithms="^curve25519-sha256,curve25519-sha256@libssh.org",
+        kex_algorithms="",
         via=None,
         python=None,
         become=False,

@@ -14,7 +14,7 @@ import pytest
 from paracrine import sshmux
 from paracrine.connect import ssh_args, sudo_argv
 from paracrine.errors import SetupError
-from paracrine.hosts import connection_from_data
+from paracrine.hosts import FAST_KEX, connection_from_data
 
 
 @pytest.fixture(autouse=True)
@@ -30,11 +30,9 @@ def _master(directory: Path, name: str) -> list[str]:
     return ["-o", "ControlMaster=auto", "-o", f"ControlPath={directory}/{name}", "-o", "ControlPersist=10m"]
 
 
-def test_defaults_prefer_curve25519_check_known_hosts_and_reuse_masters(cache_home: Path) -> None:
+def test_defaults_keep_ssh_key_exchange_check_known_hosts_and_reuse_masters(cache_home: Path) -> None:
     conn = connection_from_data("web1", {"ssh_known_hosts": "/kh"})
     assert ssh_args(conn) == [
-        "-o",
-        "KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org",
         "-o",
         "UserKnownHostsFile=/kh",
         *_master(cache_home / "paracrine" / "ssh", sshmux.socket_name(conn)),
@@ -42,11 +40,13 @@ def test_defaults_prefer_curve25519_check_known_hosts_and_reuse_masters(cache_ho
     assert (cache_home / "paracrine" / "ssh").stat().st_mode & 0o777 == 0o700
 
 
-def test_empty_kex_keeps_ssh_defaults_and_user_args_come_last() -> None:
+def test_fast_kex_is_an_opt_in_and_user_args_come_last() -> None:
     conn = connection_from_data(
-        "web1", {"ssh_kex_algorithms": "", "ssh_reuse": False, "ssh_args": ["-o", "ProxyJump=bastion"]}
+        "web1", {"ssh_kex_algorithms": FAST_KEX, "ssh_reuse": False, "ssh_args": ["-o", "ProxyJump=bastion"]}
     )
-    assert ssh_args(conn) == ["-o", "ProxyJump=bastion"]
+    assert ssh_args(conn) == [
+        "-o", "KexAlgorithms=^curve25519-sha256,curve25519-sha256@libssh.org", "-o", "ProxyJump=bastion"
+    ]  # fmt: skip
 
 
 def test_reuse_off_or_through_a_via_host_adds_no_master_options() -> None:
@@ -61,7 +61,7 @@ def test_hosts_share_a_master_only_with_the_same_ssh_settings() -> None:
     assert sshmux.socket_name(connection_from_data("alias", {**base, "become": True, "python": "/p"})) == name
     for key, value in [
         ("ssh_hostname", "10.0.0.2"), ("ssh_port", 22), ("ssh_user", "root"), ("ssh_key", "/other"),
-        ("ssh_known_hosts", "/other"), ("ssh_host_keys", "accept"), ("ssh_kex_algorithms", ""),
+        ("ssh_known_hosts", "/other"), ("ssh_host_keys", "accept"), ("ssh_kex_algorithms", FAST_KEX),
         ("ssh_args", ["-F", "/cfg"]), ("ssh_compression", True),
     ]:  # fmt: skip
         assert sshmux.socket_name(connection_from_data("web1", {**base, key: value})) != name, key
