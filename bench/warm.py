@@ -14,7 +14,7 @@ jobs falls on all of them alike:
   (``hosts.FAST_KEX``): ``cold`` after ``paracrine disconnect`` (no master), ``warm``
   right after it (every host's master up);
 * ``watch``: one cycle of ``paracrine watch DEPLOY -i INVENTORY -y`` (started once, kept
-  running; each round touches the deploy file): the cycle's own time as the watcher
+  running, connected without masters; each round touches the deploy file): the cycle's own time as the watcher
   reports it (``watch: cycle N exit 0 in S s``), the polling delay left out.
 
 Masters live under a cache directory of this invocation's own (``XDG_CACHE_HOME``),
@@ -86,7 +86,9 @@ class Watcher:
     def __init__(self, inventory: Path, state: Path, env: dict[str, str]) -> None:
         argv = [sys.executable, "-m", "paracrine", "watch", str(DEPLOY), "-i", str(inventory), "-y",
                 "--state-dir", str(state)]  # fmt: skip
-        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         self.next_cycle()
@@ -116,6 +118,11 @@ class Watcher:
         self.proc.wait(timeout=60)
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as usual in the watcher, also when this bench runs in the background (SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def measure(count: int, runs: int, work: Path, env: dict[str, str], settings: list[str]) -> dict[str, list[float]]:
     inventories = {name: write_inventory(work, count, data) for name, (data, _) in SETTINGS.items()}
     state = work / f"state-{count}"
@@ -124,7 +131,9 @@ def measure(count: int, runs: int, work: Path, env: dict[str, str], settings: li
         raise SystemExit(f"converging {count} hosts failed:\n{converge.stderr[-3000:]}")
     timed_run(inventories["before"], state, env)  # the fact cache as a user's repeated runs leave it
     walls: dict[str, list[float]] = {name: [] for name in settings}
-    watcher = Watcher(inventories["warm kex=ssh"], state, env) if "watch" in settings else None
+    # The watcher's own connections: without masters, which `paracrine disconnect` above would close.
+    direct = write_inventory(work, count, {"ssh_reuse": False, "ssh_kex_algorithms": ""})
+    watcher = Watcher(direct, state, env) if "watch" in settings else None
     try:
         for round_ in range(runs):
             for name in settings:

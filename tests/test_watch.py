@@ -130,8 +130,12 @@ def test_watch_reapplies_on_a_change_over_the_same_connections_and_ctrl_c_ends_i
 
         state = str(tmp_path / "other-state")
         result = invoke(["deploy", str(root / "deploy.py"), "-i", "@lab/2", "-y", "--state-dir", state])
-        # another run between cycles: the run locks were given back
-        assert result.exit_code == 0, result.stderr
+        assert result.exit_code == 0, result.stderr  # another run between cycles: the run locks were given back
+
+        os.kill(min(targets), signal.SIGKILL)  # a host's interpreter dies between cycles
+        os.utime(root / "deploy.py")
+        assert "connecting afresh" in lines.wait_for("lost a connection kept from the last cycle")
+        assert "exit 0" in lines.wait_for("watch: cycle 5 ")
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)

@@ -19,6 +19,7 @@ a changed inventory, or a cycle after a host was unreachable.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -69,7 +70,7 @@ def watch(
       paracrine watch deploy.py -y
       paracrine watch deploy.py -i inventory.yaml --dry-run
 
-    Exit codes: 130 when ended with Ctrl-C; 3 bad input (nothing ran); 4 missing tool or permission.
+    Exit codes: 130 when ended with Ctrl-C or SIGTERM; 3 bad input (nothing ran); 4 missing tool or permission.
     """
     _check_files(files)
     if not (yes or dry_run):
@@ -84,10 +85,12 @@ def watch(
     connected_to: list[tuple[str, Any]] = []
     snapshot = take_snapshot(root, ignored)
     cycle = 0
+    signal.signal(signal.SIGTERM, _interrupt)  # a service manager's stop ends it like Ctrl-C
     try:
         while True:
             cycle += 1
             start = time.perf_counter()
+            warm = session is not None
             try:
                 hosts = select(inventory, limits, base_dir=base)
                 wanted = [(h.name, h.connection()) for h in hosts.hosts]
@@ -106,6 +109,9 @@ def watch(
             if reconnect and session is not None:  # a host was unreachable or lost: connect afresh next time
                 session.close()
                 session = None
+                if warm:  # lost since the last cycle (a host restarted, its master closed): again, connected afresh
+                    report.note(f"watch: cycle {cycle} lost a connection kept from the last cycle; connecting afresh")
+                    continue
             report.note(
                 f"watch: cycle {cycle} exit {code} in {time.perf_counter() - start:.2f} s; "
                 f"waiting for changes under {root}"
@@ -124,6 +130,10 @@ def watch(
     finally:
         if session is not None:
             session.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_cycle(
