@@ -7,6 +7,10 @@ worktree first on PYTHONPATH (the installed dependencies are shared), against
 lab hosts that the current code converged on the standard workload first. Only
 Paracrine is measured, wall time of the whole CLI process, median of --runs.
 Prints one Markdown table row per commit (for RESULTS.md).
+
+From the commit that made ``ssh_reuse`` the default on, every run after the first
+finds the OpenSSH masters of the one before (a warm run); older commits make new
+connections every time. ``python -m bench.warm`` compares cold and warm runs.
 """
 
 from __future__ import annotations
