@@ -127,7 +127,7 @@ def test_a_run_after_sshd_restarted_or_a_master_died_or_its_socket_went_reconnec
     (sockets_dir / h03).unlink()  # the master lives on, unreachable
     answers, errors, seconds = _run(hosts)
     assert (answers, errors) == ({"h01": "h01", "h02": "h02", "h03": "h03"}, {})
-    assert seconds < 20
+    assert seconds < 60  # no hang (a timeout would also fail the messages above); a loaded machine is slow
     after = _master_pids(sockets_dir)
     assert sorted(after) == sorted([h01, h02, h03])
     assert all(after[name] != before[name] for name in after)
@@ -147,4 +147,4 @@ def test_a_changed_host_key_fails_the_check_and_is_not_bypassed_through_an_old_m
     assert answers == {"h02": "h02"}
     assert list(errors) == ["h01"]
     assert "host key of 127.0.0.1:" in errors["h01"] and "does not match the one in" in errors["h01"]
-    assert seconds < 20
+    assert seconds < 60  # no hang (a timeout would also fail the messages above); a loaded machine is slow

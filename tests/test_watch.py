@@ -41,12 +41,21 @@ def test_a_change_under_the_project_is_seen_and_hidden_directories_are_not(tmp_p
     before = take_snapshot(root)
     edits = iter([
         lambda: (root / ".paracrine" / "facts.json").write_text("{}"),  # hidden: not a change
-        lambda: (root / "roles" / "web.py").write_text("x = 1\n"),
+        lambda: (root / "roles" / "web.py").write_text(""),  # being written...
+        lambda: (root / "roles" / "web.py").write_text("x = 1\n"),  # ...still
     ])  # fmt: skip
-    changed, after = wait_for_change(root, before, 0, sleep=lambda _: next(edits)())
+    polls = []
+
+    def sleep(seconds: float) -> None:
+        polls.append(seconds)
+        next(edits, lambda: None)()
+
+    changed, after = wait_for_change(root, before, 0, sleep=sleep)
     assert changed == [str(root / "roles" / "web.py")]
+    assert after[str(root / "roles" / "web.py")][1] == len("x = 1\n")  # returned once settled
+    assert len(polls) == 4
     (root / "site.j2").unlink()
-    changed, _ = wait_for_change(root, after, 0, sleep=lambda _: None)
+    changed, _ = wait_for_change(root, after, 0, sleep=lambda _: None)  # removed: settled at once
     assert changed == [str(root / "site.j2")]
 
 

@@ -192,11 +192,21 @@ def wait_for_change(
     ignored: tuple[Path, ...] = (),
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[list[str], Snapshot]:
-    """Poll until a file under ``root`` is added, removed or modified; returns them and the new snapshot."""
+    """Poll until a file under ``root`` is added, removed or modified; returns them and the new snapshot.
+
+    A change is returned once it has settled (two polls in a row see the same files), so a file
+    still being written (an editor's save, a ``git pull``) is not read half-written.
+    """
     while True:
         sleep(interval)
         now = take_snapshot(root, ignored)
         if now != before:
+            while True:
+                sleep(interval)
+                later = take_snapshot(root, ignored)
+                if later == now:
+                    break
+                now = later
             changed = sorted(p for p in now.keys() | before.keys() if now.get(p) != before.get(p))
             return changed, now
 
