@@ -10,6 +10,10 @@ and its children) of the whole CLI process, median of --runs. The commits' runs
 are interleaved (A B A B ...), so a change in the machine's load during the
 invocation falls on every commit alike. Prints one Markdown table row per commit
 (for RESULTS.md).
+
+From the commit that made ``ssh_reuse`` the default on, every run after the first
+finds the OpenSSH masters of the one before (a warm run); older commits make new
+connections every time. ``python -m bench.warm`` compares cold and warm runs.
 """
 
 from __future__ import annotations

@@ -38,11 +38,13 @@ LAZY_COMMANDS = {
     "ops": "paracrine.commands.ops:ops",
     "op": "paracrine.commands.op:op",
     "run": "paracrine.commands.run:run_command",
+    "disconnect": "paracrine.commands.disconnect:disconnect",
+    "watch": "paracrine.commands.watch:watch",
     "lab": "paracrine.lab.cli:lab",
 }
 
 #: Commands that load the user's code (deploy files, facts, operations): they take ``--path DIR``.
-SEARCH_PATH_COMMANDS = ("deploy", "graph", "facts", "ops", "op")
+SEARCH_PATH_COMMANDS = ("deploy", "graph", "facts", "ops", "op", "watch")
 
 
 class DeployGroup(click.Group):
@@ -91,6 +93,8 @@ def cli() -> None:
       paracrine run web -- uptime          a command on every host of group web
       paracrine op web files.directory path=/srv/x mode=0755
       paracrine graph deploy.py --dot
+      paracrine watch deploy.py -y         apply again whenever a project file changes
+      paracrine disconnect                 close the ssh connections kept for later runs
       paracrine lab up 3                   throwaway Debian hosts for tests and demos
     """
 

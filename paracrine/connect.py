@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import mitogen.core
@@ -29,7 +28,7 @@ import mitogen.parent
 import mitogen.ssh
 import mitogen.utils
 
-from paracrine import coresource
+from paracrine import coresource, sshmux
 from paracrine.errors import ConnectError
 from paracrine.hosts import Connection, Host
 from paracrine.limits import ensure_open_files
@@ -173,6 +172,8 @@ class Session:
         ensure_open_files(sum(1 for h in hosts if not h.data.get("via")))  # hosts behind a relay cost nothing here
         self.hosts.update((h.name, h) for h in hosts)
         self.relays.plan(hosts, resolve)
+        if any(c.connector == "ssh" and c.reuse and c.via is None for c in (h.connection() for h in hosts)):
+            sshmux.control_dir()  # sockets other users could reach: one line, before any connection
         self._pool = ThreadPoolExecutor(
             max_workers=min(self.parallel, max(1, len(hosts))), thread_name_prefix="connect"
         )
@@ -473,24 +474,19 @@ def sudo_argv(user: str) -> list[str]:
     return argv if user == "root" else [*argv, "-u", user]
 
 
-def control_dir() -> Path:
-    """Where OpenSSH master sockets live when ``ssh_reuse`` is on."""
-    return coresource.cache_dir()
-
-
 def ssh_args(conn: Connection) -> list[str]:
-    """Extra ssh arguments: known_hosts, reuse of master connections, the user's own."""
+    """Extra ssh arguments: known_hosts, reuse of master connections, the user's own.
+
+    Raises:
+        SetupError: ``ssh_reuse`` is on and the sockets' directory is not private (:mod:`paracrine.sshmux`).
+    """
     args: list[str] = []
     if conn.kex_algorithms:
         args += ["-o", f"KexAlgorithms={conn.kex_algorithms}"]
     if conn.known_hosts:
         args += ["-o", f"UserKnownHostsFile={conn.known_hosts}"]
-    if conn.reuse:
-        args += [
-            "-o", "ControlMaster=auto",
-            "-o", f"ControlPath={control_dir()}/cm-%C",
-            "-o", "ControlPersist=10m",
-        ]  # fmt: skip
+    if conn.reuse and conn.via is None:  # through a via host, ssh runs there: no socket directory of ours
+        args += sshmux.control_args(conn)
     return args + list(conn.ssh_args)
 
 

@@ -15,8 +15,8 @@ key                    meaning (default)
 ``ssh_host_keys``      ``"enforce"`` (check against known_hosts) or ``"accept"`` (add new keys)
 ``ssh_compression``    compress the stream (False: faster on loopback and LANs)
 ``ssh_args``           extra ssh arguments (e.g. ``["-o", "ProxyJump=bastion"]``)
-``ssh_reuse``          keep OpenSSH master connections between runs (False)
-``ssh_kex_algorithms`` ssh KexAlgorithms (prefer curve25519; "" for ssh's default order)
+``ssh_reuse``          keep OpenSSH master connections between runs (True; see :mod:`paracrine.sshmux`)
+``ssh_kex_algorithms`` ssh KexAlgorithms ("": ssh's own order; :data:`FAST_KEX` saves CPU per new connection)
 ``via``                name of another inventory host to connect through (Mitogen ``via=``)
 ``python``             interpreter on the target (``/usr/bin/python3``)
 ``become``             run as ``become_user`` through sudo (False)
@@ -37,9 +37,10 @@ from typing import Any, Literal
 
 from paracrine.errors import HostDataError, InventoryError, did_you_mean
 
-#: Prefer classic curve25519 key exchange: OpenSSH 9's default post-quantum hybrid
-#: (sntrup761x25519) costs about 50 ms of CPU per connection on each side. "^" keeps
-#: ssh's whole default list as the fallback. ``ssh_kex_algorithms: ""`` restores ssh's order.
+#: ``ssh_kex_algorithms`` to prefer the classic curve25519 key exchange: OpenSSH 9's default
+#: post-quantum hybrid (sntrup761x25519) costs about 50 ms of CPU per new connection on each side.
+#: "^" keeps ssh's whole default list as the fallback. Not the default: master connections
+#: (``ssh_reuse``) make new connections rare, so ssh's own (post-quantum) order is kept.
 FAST_KEX = "^curve25519-sha256,curve25519-sha256@libssh.org"
 
 CONNECTION_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -244,8 +245,8 @@ def connection_from_data(name: str, data: Mapping[str, Any], source: str = "") -
         host_keys=host_keys,
         compression=data.get("ssh_compression", False),
         ssh_args=tuple(str(a) for a in data.get("ssh_args", ())),
-        reuse=data.get("ssh_reuse", False),
-        kex_algorithms=data.get("ssh_kex_algorithms", FAST_KEX),
+        reuse=data.get("ssh_reuse", True),
+        kex_algorithms=data.get("ssh_kex_algorithms", ""),
         via=data.get("via"),
         python=data.get("python"),
         become=data.get("become", False),

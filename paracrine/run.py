@@ -125,6 +125,7 @@ class DeployRun:
         apply: this run may apply changes: take each host's run lock in the first fact call.
         wait_lock: seconds to wait for another run's lock on a host.
         listener: told ``(host_run, event)`` whenever a host changes stage (progress output).
+        keep_session: leave ``session`` open at the end (``paracrine watch`` reuses its contexts).
     """
 
     def __init__(
@@ -138,8 +139,10 @@ class DeployRun:
         apply: bool = False,
         wait_lock: float = 0.0,
         listener: Listener | None = None,
+        keep_session: bool = False,
     ) -> None:
         self.files = list(files)
+        self.keep_session = keep_session
         self.inventory = inventory
         self.cache = cache
         self.parallel = parallel
@@ -170,7 +173,8 @@ class DeployRun:
 
     def close(self) -> None:
         try:
-            self.session.close()
+            if not self.keep_session:
+                self.session.close()
         finally:
             if self._spool is not None:
                 self._spool.close()

@@ -28,8 +28,8 @@ def test_connection_defaults() -> None:
         host_keys="enforce",
         compression=False,
         ssh_args=(),
-        reuse=False,
-        kex_algorithms="^curve25519-sha256,curve25519-sha256@libssh.org",
+        reuse=True,
+        kex_algorithms="",
         via=None,
         python=None,
         become=False,
@@ -52,7 +52,7 @@ def test_connection_every_setting() -> None:
             "ssh_host_keys": "accept",
             "ssh_compression": True,
             "ssh_args": ["-o", "ProxyJump=bastion"],
-            "ssh_reuse": True,
+            "ssh_reuse": False,
             "via": "bastion",
             "python": "/usr/bin/python3.11",
             "become": True,
@@ -73,7 +73,7 @@ def test_connection_every_setting() -> None:
         "accept",
         True,
         ("-o", "ProxyJump=bastion"),
-        True,
+        False,
     )
     assert (conn.via, conn.python, conn.become, conn.become_user) == (
         "bastion",

@@ -38,6 +38,25 @@ def summary_row(stdout: str, name: str) -> list[str]:
     return next(line.split() for line in stdout.splitlines() if line.startswith(name + " "))
 
 
+def when_applying(host: Any, action: Callable[[], Any]) -> threading.Thread:
+    """Run ``action`` once ``host`` is in its apply stage (its first directory exists), not after a fixed delay.
+
+    A cold connection's time varies with the machine's load (and a new master connection with ssh's
+    post-quantum key exchange takes longer than the old classic one), so a timer could fire mid-connect.
+    """
+
+    def wait_then_act() -> None:
+        deadline = time.monotonic() + 60
+        while not on(host, "/srv/l").is_dir() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # into the 4 s command
+        action()
+
+    thread = threading.Thread(target=wait_then_act)
+    thread.start()
+    return thread
+
+
 def check_others_finished(hosts: list[Any], result: Any) -> None:
     for host in (hosts[0], hosts[2]):
         assert on(host, "/srv/l/slept").read_text() == "slept\n", host.name
@@ -51,8 +70,7 @@ def test_a_host_killed_mid_apply_is_unreachable_and_the_others_finish(
     hosts = lab_hosts(3)
     site = write(tmp_path / "site.py", SLOW)
     write(tmp_path / "inventory.py", INVENTORY)
-    killer = threading.Timer(2.0, lambda: lab.stop(["h02"]))
-    killer.start()
+    killer = when_applying(hosts[1], lambda: lab.stop(["h02"]))
     try:
         result = run(site, "-y", inventory=str(tmp_path / "inventory.py"))
     finally:
@@ -71,8 +89,7 @@ def test_a_frozen_host_is_declared_lost_by_keepalives_and_the_others_finish(
     hosts = lab_hosts(3)
     site = write(tmp_path / "site.py", SLOW)
     write(tmp_path / "inventory.py", INVENTORY)
-    freezer = threading.Timer(2.0, lambda: signal_host(hosts[1], signal.SIGSTOP))
-    freezer.start()
+    freezer = when_applying(hosts[1], lambda: signal_host(hosts[1], signal.SIGSTOP))
     started = time.monotonic()
     try:
         result = run(site, "-y", inventory=str(tmp_path / "inventory.py"))
