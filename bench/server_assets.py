@@ -8,8 +8,9 @@ Lab hosts have no network but loopback, so everything the workload installs come
   written with ``zipfile``, as tests/operations/lab/test_pip_ops.py does, since PyPI is out of reach);
 * ``server-bench.gpg``: an APT keyring (``apt.key``: a copy of Debian's bookworm archive key);
 * ``www/``: what the loopback HTTP server (:func:`serving`) hands to the hosts: ``tool.sh``
-  (``files.download``) and ``app.git``, a bare repository with branch ``main`` (and a tag ``v1``),
-  served over git's dumb HTTP protocol (``git.repo``).
+  (``files.download``) and ``app.git``, a bare repository with one commit on branch ``main``, served over
+  git's dumb HTTP protocol (``git.repo``). No tag: pyinfra's ``GitBranch`` fact (``git describe --all``)
+  would name a tag on HEAD instead of the branch, and check the branch out again on every run.
 
 Everything is deterministic (fixed dates, fixed owners), so a rebuild gives the same bytes, the same
 package version and the same commit ids. The static trees (``files.sync``, ``files.put`` of a
@@ -49,9 +50,8 @@ KEYRING_SOURCE = Path("/usr/share/keyrings/debian-archive-bookworm-stable.gpg")
 EPOCH = 1767225600
 #: Files of the archive (below its top directory ``app-1.0/``).
 ARCHIVE_FILES = {"bin/app": b"#!/bin/sh\necho app 1.0\n", "README": b"server-bench app 1.0\n"}
-#: The repository's one file, and its tag.
+#: The repository's files.
 GIT_FILES = {"README": "server-bench repository\n", "VERSION": "1\n"}
-GIT_TAG = "v1"
 
 
 def build(dest: Path = ASSETS) -> Path:
@@ -127,7 +127,7 @@ def build_wheel(where: Path) -> None:
 
 
 def build_git(bare: Path) -> None:
-    """A bare repository with one commit tagged ``v1``, ready for git's dumb HTTP protocol."""
+    """A bare repository with one commit on ``main``, ready for git's dumb HTTP protocol."""
     work = bare.with_name("app-work")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
@@ -143,14 +143,13 @@ def build_git(bare: Path) -> None:
         (work / name).write_text(text)
     git("add", ".")
     git("commit", "-q", "-m", "version 1")
-    git("tag", "-a", "-m", "release 1", GIT_TAG)
     git("clone", "-q", "--bare", str(work), str(bare), cwd=work.parent)
     git("update-server-info", cwd=bare)
     shutil.rmtree(work)
 
 
 def git_commit(bare: Path = ASSETS / "www" / "app.git") -> str:
-    """The commit of branch ``main`` (the one the tag ``v1`` names)."""
+    """The commit of branch ``main``."""
     argv = ["git", "-C", str(bare), "rev-parse", "main"]
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
