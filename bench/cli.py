@@ -86,7 +86,8 @@ def parser() -> argparse.ArgumentParser:
         nargs="?",
         const="last",
         metavar="INVOCATION",
-        help="only rewrite the results file from the records of an invocation (default: the last one)",
+        help="only rewrite the results file from the records of an invocation (default: the last one;"
+        " ID,ID... for several together)",
     )
     return p
 

@@ -67,14 +67,34 @@ FOOTER = "— means not run (or no Paracrine figure to compare with)."
 
 
 def read_records(path: Path = RESULTS_JSONL, invocation: str | None = None) -> list[Record]:
-    """The records of ``invocation`` (default: the last invocation in the file)."""
+    """The records of ``invocation`` (default: the last invocation in the file); ``A,B`` for the records
+    of several invocations together (e.g. a cell that failed, run again on its own)."""
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if invocation is None:
         starts = [r["invocation"] for r in records if r["kind"] == "start"]
         if not starts:
             return []
         invocation = starts[-1]
-    return [r for r in records if r["invocation"] == invocation]
+    wanted = set(invocation.split(","))
+    return [r for r in records if r["invocation"] in wanted]
+
+
+def merged_start(records: list[Record]) -> Record:
+    """The start record of the invocation(s) ``records`` come from: several are merged (their tools and
+    workloads together, their commands and ids listed, the fewest runs per figure)."""
+    starts = [r for r in records if r["kind"] == "start"]
+    if len(starts) == 1:
+        return starts[0]
+    versions = {tool: v for start in starts for tool, v in start["versions"].items()}
+    return {
+        **starts[0],
+        "command": "` then `".join(start["command"] for start in starts),
+        "invocation": ", ".join(start["invocation"] for start in starts),
+        "tools": [t for t in TOOLS if any(t in start["tools"] for start in starts)],
+        "workloads": sorted({w for start in starts for w in start["workloads"]}),
+        "runs": min(start["runs"] for start in starts),
+        "versions": versions,
+    }
 
 
 @dataclass(frozen=True)
@@ -171,8 +191,8 @@ def section_records(records: list[Record], section: str) -> list[Record]:
 
 def render(records: list[Record], section: str = "main") -> str:
     """One section of RESULTS.md from the records of an invocation."""
-    start = next(r for r in records if r["kind"] == "start")
-    end = next((r for r in records if r["kind"] == "end"), None)
+    start = merged_start(records)
+    end = max((r for r in records if r["kind"] == "end"), key=lambda r: float(r["time"]), default=None)
     records = section_records(records, section)
     table = cells(records)
     tools: list[str] = [
@@ -271,7 +291,7 @@ def interference(records: Iterable[Record]) -> float:
 def write(path: Path, records: list[Record]) -> None:
     """The sections of the workloads the invocation ran, the file's other sections as they were, then the
     hand-written ``NOTES.md`` beside it (improvements, scale, analysis)."""
-    start = next(r for r in records if r["kind"] == "start")
+    start = merged_start(records)
     sections = split_sections(path.read_text()) if path.is_file() else {}
     for section, workloads in SECTIONS.items():
         if set(start["workloads"]) & set(workloads):

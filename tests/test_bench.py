@@ -577,6 +577,17 @@ def test_report_sections_keep_each_other(tmp_path: Path) -> None:
     assert "| server | 1 | noop | 1.00 | 20.00 | 20.0× |" in third and "invocation `j`" in third
     assert third.index(report.DEMO_MARKER) < third.index(report.SERVER_MARKER) < third.index("## Notes")
     assert "| demo | 3 | first | 50.00 | 75.00 | 1.5× |" in third and third.count(report.SERVER_MARKER) == 1
+    jsonl = tmp_path / "results.jsonl"
+    again_server = [{**server[0], "invocation": "m", "tools": ["ansible-mitogen"], "runs": 3},
+                    {**run_record("ansible-mitogen", 8.0, workload="server"), "invocation": "m"}]  # fmt: skip
+    runs = [
+        {**run_record(t, w, workload="server"), "invocation": "k"} for t, w in (("paracrine", 1.0), ("pyinfra", 20.0))
+    ]
+    lines = [server[0], *runs, *again_server]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report.write(results, report.read_records(jsonl, "k,m"))
+    merged = results.read_text()
+    assert "| server | 1 | noop | 1.00 | 20.00 | 8.00 | 20.0× | 8.0× |" in merged and "invocation `k, m`" in merged
 
 
 def test_cli_takes_the_demo_workload() -> None:
