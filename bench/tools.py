@@ -198,8 +198,9 @@ class Ansible(Adapter):
         """ansible.cfg with the bench lab's known_hosts filled in."""
         from paracrine.lab.paths import lab_paths
 
-        text = ANSIBLE_CFG.read_text().replace("@KNOWN_HOSTS@", str(lab_paths().state / "known_hosts"))
-        path = WORK_DIR / "tools" / "ansible.cfg"
+        paths = lab_paths()
+        text = ANSIBLE_CFG.read_text().replace("@KNOWN_HOSTS@", str(paths.state / "known_hosts"))
+        path = WORK_DIR / "tools" / f"ansible-{paths.root.name}.cfg"  # one per lab: benches of two labs may run at once
         write_text(path, text)
         return path
 
