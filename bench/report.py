@@ -110,13 +110,15 @@ class Cell:
 
 
 def cells(records: Iterable[Record]) -> dict[tuple[str, int, str, str], Cell]:
-    """Runs grouped by (workload, hosts, scenario, tool)."""
+    """Runs grouped by (workload, hosts, scenario, tool); where records of several invocations are read
+    together, a cell holds the runs of the last invocation that ran it (a cell run again replaces it)."""
     grouped: dict[tuple[str, int, str, str], list[Record]] = {}
     for r in records:
         if r["kind"] == "run":
             grouped.setdefault((r["workload"], r["hosts"], r["scenario"], r["tool"]), []).append(r)
     result = {}
     for key, runs in grouped.items():
+        runs = [r for r in runs if r.get("invocation") == runs[-1].get("invocation")]
         failed = [r for r in runs if not r["ok"]]
         result[key] = Cell(runs, failed[0]["failure"] if failed else None)
     return result

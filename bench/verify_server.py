@@ -250,7 +250,12 @@ def check_namespaces(fs: HostFS, pid: int, port_base: int | None) -> None:
 
 def managed_paths() -> list[str]:
     """Every path the workload manages whose ctime a zero-change run must leave alone (with PostgreSQL's
-    pid file, which a restart rewrites, and the files accounts and packages live in)."""
+    pid file, which a restart rewrites, and the files accounts and packages live in).
+
+    Not the checkout's ``.git/HEAD``: Ansible's git module checks the branch out again on every run,
+    which rewrites HEAD with the same content (and reports no change); the checked-out commit and the
+    checkout's files are verified instead.
+    """
     site = [
         f"{SITE}/{p.relative_to(server_assets.STATIC / 'site')}" for p in (server_assets.STATIC / "site").rglob("*")
     ]
@@ -261,7 +266,7 @@ def managed_paths() -> list[str]:
         "/etc/default/locale", "/usr/lib/locale/locale-archive", SYSCTL_FILE, "/etc/fstab", MOUNT_POINT,
         "/home/deploy", "/home/deploy/.ssh", AUTHORIZED_KEYS, SUDOERS, CRONTAB, BASE, SITE, *site, CONF_D, *conf,
         TOOL, "/etc/login.defs", APP, *(f"{APP}/{n}" for n in server_assets.ARCHIVE_FILES), CHECKOUT,
-        f"{CHECKOUT}/.git/HEAD", *(f"{CHECKOUT}/{n}" for n in server_assets.GIT_FILES), WHEELS, *wheels, VENV,
+        *(f"{CHECKOUT}/{n}" for n in server_assets.GIT_FILES), WHEELS, *wheels, VENV,
         f"{VENV}/bin", f"{VENV}/pyvenv.cfg", WORKER, WORKER_LINK, WORKER_LOG, TIMER, TIMER_SERVICE, PG_CONF, PG_PID,
         *ACCOUNT_FILES, DPKG_STATUS,
     })  # fmt: skip

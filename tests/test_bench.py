@@ -584,7 +584,8 @@ def test_report_sections_keep_each_other(tmp_path: Path) -> None:
         {**run_record(t, w, workload="server"), "invocation": "k"} for t, w in (("paracrine", 1.0), ("pyinfra", 20.0))
     ]
     lines = [server[0], *runs, *again_server]
-    jsonl.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    failed = {**run_record("ansible-mitogen", 1.0, ok=False, workload="server"), "invocation": "k"}
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [*lines[:3], failed, *lines[3:]]))  # "m" reruns it
     report.write(results, report.read_records(jsonl, "k,m"))
     merged = results.read_text()
     assert "| server | 1 | noop | 1.00 | 20.00 | 8.00 | 20.0× | 8.0× |" in merged and "invocation `k, m`" in merged
