@@ -86,6 +86,13 @@ def merged_start(records: list[Record]) -> Record:
     if len(starts) == 1:
         return starts[0]
     versions = {tool: v for start in starts for tool, v in start["versions"].items()}
+    extra: dict[str, str] = {}
+    for start in starts:
+        for key, value in start.get("extra_versions", {}).items():
+            if key not in extra:
+                extra[key] = str(value)
+            elif str(value) not in extra[key]:
+                extra[key] += f", {value}"
     return {
         **starts[0],
         "command": "` then `".join(start["command"] for start in starts),
@@ -94,6 +101,7 @@ def merged_start(records: list[Record]) -> Record:
         "workloads": sorted({w for start in starts for w in start["workloads"]}),
         "runs": min(start["runs"] for start in starts),
         "versions": versions,
+        "extra_versions": extra,
     }
 
 
