@@ -4,12 +4,14 @@ Example:
     python -m bench --hosts 1,5,20 --tools paracrine,pyinfra,ansible,ansible-mitogen
     python -m bench --workload fourop --hosts 1 --runs 1 --tools pyinfra
     python -m bench --workload demo --tools paracrine,pyinfra --runs 3
+    python -m bench --workload server --tools paracrine,pyinfra,ansible-mitogen --scenarios noop
     python -m bench --report            # rewrite RESULTS.md from the last invocation's records
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import shlex
 import signal
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
-from bench import labenv, machine, report, venvs, verify
+from bench import labenv, machine, report, server_assets, venvs, verify
 from bench.config import (
     DEFAULT_HOSTS,
     DEFAULT_TIMEOUT,
@@ -71,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
         "--hosts",
         type=host_counts,
         default=None,
-        help="host counts, e.g. 1,5,20 (default: standard 1,5,20; fourop 1,5,20,50; demo 3)",
+        help="host counts, e.g. 1,5,20 (default: standard and server 1,5,20; fourop 1,5,20,50; demo 3)",
     )
     p.add_argument("--scenarios", type=csv_of(SCENARIOS), default=list(SCENARIOS), help="default: first,noop,change")
     p.add_argument("--workload", choices=(*WORKLOADS, "all"), default="all", help="default: all")
@@ -84,7 +86,8 @@ def parser() -> argparse.ArgumentParser:
         nargs="?",
         const="last",
         metavar="INVOCATION",
-        help="only rewrite the results file from the records of an invocation (default: the last one)",
+        help="only rewrite the results file from the records of an invocation (default: the last one;"
+        " ID,ID... for several together)",
     )
     return p
 
@@ -116,6 +119,17 @@ def run(args: argparse.Namespace, workloads: list[Workload], command: str) -> in
     if "demo" in workloads:
         log.info("bench: building demo/wheelhouse (the demo app's wheel and its dependencies)")
         verify.build_demo_wheelhouse()
+    with contextlib.ExitStack() as stack:
+        if "server" in workloads:
+            log.info("bench: building %s; serving its www/ on %s", server_assets.ASSETS, labenv.server_url())
+            www = server_assets.build() / "www"
+            stack.enter_context(server_assets.serving(www, labenv.server_http_port()))
+        return run_matrix(args, workloads, tools, scenarios, command)
+
+
+def run_matrix(
+    args: argparse.Namespace, workloads: list[Workload], tools: list[Tool], scenarios: list[Scenario], command: str
+) -> int:
     recorder = Recorder(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
     hosts = labenv.up(1, fresh=False)
     recorder.write(

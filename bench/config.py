@@ -18,20 +18,22 @@ PARACRINE_DIR: Final = BENCH_DIR / "paracrine"
 DEMO_DIR: Final = BENCH_DIR.parent / "demo"
 
 Tool = Literal["paracrine", "pyinfra", "ansible", "ansible-mitogen"]
-Workload = Literal["standard", "fourop", "demo"]
+Workload = Literal["standard", "fourop", "demo", "server"]
 Scenario = Literal["first", "noop", "change"]
 
 TOOLS: Final[tuple[Tool, ...]] = ("paracrine", "pyinfra", "ansible", "ansible-mitogen")
 PEERS: Final[tuple[Tool, ...]] = ("pyinfra", "ansible", "ansible-mitogen")
-WORKLOADS: Final[tuple[Workload, ...]] = ("standard", "fourop", "demo")
+WORKLOADS: Final[tuple[Workload, ...]] = ("standard", "fourop", "demo", "server")
 SCENARIOS: Final[tuple[Scenario, ...]] = ("first", "noop", "change")
 
 #: The scenarios each workload has. The four-operation workload of pyinfra-performance has a
-#: "first" and a "second" run (here: noop) and nothing that could be changed by a revision.
+#: "first" and a "second" run (here: noop) and nothing that could be changed by a revision; the
+#: server workload (every operation of issue 11) is about the zero-change run.
 WORKLOAD_SCENARIOS: Final[dict[Workload, tuple[Scenario, ...]]] = {
     "standard": ("first", "noop", "change"),
     "fourop": ("first", "noop"),
     "demo": ("first", "noop", "change"),
+    "server": ("first", "noop"),
 }
 
 #: The tools that have a deploy of each workload: the demo has no Ansible playbook.
@@ -39,12 +41,14 @@ WORKLOAD_TOOLS: Final[dict[Workload, tuple[Tool, ...]]] = {
     "standard": TOOLS,
     "fourop": TOOLS,
     "demo": ("paracrine", "pyinfra"),
+    "server": TOOLS,
 }
 
 DEFAULT_HOSTS: Final[dict[Workload, tuple[int, ...]]] = {
     "standard": (1, 5, 20),
     "fourop": (1, 5, 20, 50),
     "demo": (3,),
+    "server": (1, 5, 20),
 }
 
 #: Requirements of each tool's virtualenv (bench/.venvs/<tool>), pinned. See README "Versions".
@@ -67,4 +71,7 @@ REV_VAR: Final = "LAB_REV"
 #: environment's DEMO_PORT_BASE, else the bench lab's port base minus this (the lab's service port
 #: slot 1, see paracrine.lab.paths.service_port: clear of every lab's SSH ports).
 DEMO_PORT_OFFSET: Final = 10000
+#: The server workload's loopback HTTP server (the downloaded tool, the git repository) listens on
+#: the demo's port base plus this; its PostgreSQL ports are the demo's (base+200+N).
+SERVER_HTTP_OFFSET: Final = 400
 DEFAULT_TIMEOUT: Final = 1800.0

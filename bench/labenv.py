@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from bench.config import DEMO_PORT_OFFSET, LAB_PORT_OFFSET, LAB_SUFFIX
+from bench.config import DEMO_PORT_OFFSET, LAB_PORT_OFFSET, LAB_SUFFIX, SERVER_HTTP_OFFSET
 from paracrine.lab.procs import stat_fields
 from paracrine.lab.state import LabHost
 
@@ -60,6 +60,16 @@ def demo_port_base() -> int:
 
     raw = os.environ.get("DEMO_PORT_BASE")
     return int(raw) if raw else paths.port_base() - DEMO_PORT_OFFSET
+
+
+def server_http_port() -> int:
+    """The port of the server workload's loopback HTTP server: the demo's port base + 400."""
+    return demo_port_base() + SERVER_HTTP_OFFSET
+
+
+def server_url() -> str:
+    """The base URL lab hosts download the server workload's tool and git repository from."""
+    return f"http://127.0.0.1:{server_http_port()}"
 
 
 def lab_root() -> Path:

@@ -1,10 +1,10 @@
 """RESULTS.md from the records of one invocation (bench/.work/results.jsonl).
 
 The file has a section per group of workloads (:data:`SECTIONS`): the standard and fourop tables,
-then the demo's. An invocation rewrites the sections of the workloads it ran and keeps the others
-as they are in the file, so ``python -m bench --workload demo`` adds or replaces the demo's tables
-without losing the others (and a later standard/fourop invocation keeps the demo's). The
-hand-written NOTES.md follows them.
+then the demo's, then the server workload's. An invocation rewrites the sections of the workloads
+it ran and keeps the others as they are in the file, so ``python -m bench --workload demo`` adds or
+replaces the demo's tables without losing the others (and a later standard/fourop invocation keeps
+the demo's). The hand-written NOTES.md follows them.
 """
 
 from __future__ import annotations
@@ -23,13 +23,17 @@ Record = dict[str, Any]
 #: More than this share of a core used by other processes during a run makes the report say so.
 BUSY_SHARE = 0.25
 #: RESULTS.md's sections and the workloads each holds, in the file's order.
-SECTIONS: dict[str, tuple[Workload, ...]] = {"main": ("standard", "fourop"), "demo": ("demo",)}
+SECTIONS: dict[str, tuple[Workload, ...]] = {"main": ("standard", "fourop"), "demo": ("demo",), "server": ("server",)}
 TITLES = {
     "main": "# Benchmark results",
     "demo": "# Demo workload: Paracrine's demo vs the same deploy in pyinfra",
+    "server": "# Server workload: every operation of issue 11, Paracrine vs pyinfra and Ansible",
 }
 #: The first line of the demo's section (how :func:`write` finds it again).
 DEMO_MARKER = "<!-- bench section: demo (rewritten by invocations that run the demo workload, kept by others) -->"
+#: The first line of the server workload's section.
+SERVER_MARKER = "<!-- bench section: server (rewritten by invocations that run the server workload, kept by others) -->"
+MARKERS = {"demo": DEMO_MARKER, "server": SERVER_MARKER}
 #: What the demo's section says about the workload, above its tables.
 DEMO_INTRO = [
     "The demo (`demo/deploy.py`, run by Paracrine) and the same end state written for pyinfra",
@@ -44,19 +48,61 @@ DEMO_INTRO = [
     'workload", for what differs between the two deploys.',
     "",
 ]
+#: What the server workload's section says about it, above its tables.
+SERVER_INTRO = [
+    "One deploy that uses every operation of issue 11 that can run on a lab host (bench/paracrine/server.py),",
+    "and the same end state with pyinfra's operations (bench/peers/pyinfra/server_deploy.py) and Ansible's",
+    "builtin modules (bench/peers/ansible/server.yml): APT key, source, packages (a version, latest, purge,",
+    "update with cache_valid_time) and a local .deb; a unit, a service and a timer; files.sync, a directory",
+    "put, a download, a block, a replace, an archive; a git checkout; a virtualenv with a package from a local",
+    "wheelhouse; crontab, sysctl, host name, time zone, locale, a tmpfs mount, a module kept unloaded, a user",
+    "with authorized keys and a sudoers file; PostgreSQL's port, role, database and a table. *first*: first",
+    "apply on fresh hosts; *noop*: zero change, the figure the issue asks for (≥ 10× pyinfra). Every run",
+    "passed the same checks (bench/verify_server.py): the end state on each host's filesystem and in its",
+    "namespaces; in *noop* no managed path's ctime moved and the worker service did not start again.",
+    "",
+]
 #: The last line of every section.
 FOOTER = "— means not run (or no Paracrine figure to compare with)."
 
 
 def read_records(path: Path = RESULTS_JSONL, invocation: str | None = None) -> list[Record]:
-    """The records of ``invocation`` (default: the last invocation in the file)."""
+    """The records of ``invocation`` (default: the last invocation in the file); ``A,B`` for the records
+    of several invocations together (e.g. a cell that failed, run again on its own)."""
     records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     if invocation is None:
         starts = [r["invocation"] for r in records if r["kind"] == "start"]
         if not starts:
             return []
         invocation = starts[-1]
-    return [r for r in records if r["invocation"] == invocation]
+    wanted = set(invocation.split(","))
+    return [r for r in records if r["invocation"] in wanted]
+
+
+def merged_start(records: list[Record]) -> Record:
+    """The start record of the invocation(s) ``records`` come from: several are merged (their tools and
+    workloads together, their commands and ids listed, the fewest runs per figure)."""
+    starts = [r for r in records if r["kind"] == "start"]
+    if len(starts) == 1:
+        return starts[0]
+    versions = {tool: v for start in starts for tool, v in start["versions"].items()}
+    extra: dict[str, str] = {}
+    for start in starts:
+        for key, value in start.get("extra_versions", {}).items():
+            if key not in extra:
+                extra[key] = str(value)
+            elif str(value) not in extra[key]:
+                extra[key] += f", {value}"
+    return {
+        **starts[0],
+        "command": "` then `".join(start["command"] for start in starts),
+        "invocation": ", ".join(start["invocation"] for start in starts),
+        "tools": [t for t in TOOLS if any(t in start["tools"] for start in starts)],
+        "workloads": sorted({w for start in starts for w in start["workloads"]}),
+        "runs": min(start["runs"] for start in starts),
+        "versions": versions,
+        "extra_versions": extra,
+    }
 
 
 @dataclass(frozen=True)
@@ -72,13 +118,15 @@ class Cell:
 
 
 def cells(records: Iterable[Record]) -> dict[tuple[str, int, str, str], Cell]:
-    """Runs grouped by (workload, hosts, scenario, tool)."""
+    """Runs grouped by (workload, hosts, scenario, tool); where records of several invocations are read
+    together, a cell holds the runs of the last invocation that ran it (a cell run again replaces it)."""
     grouped: dict[tuple[str, int, str, str], list[Record]] = {}
     for r in records:
         if r["kind"] == "run":
             grouped.setdefault((r["workload"], r["hosts"], r["scenario"], r["tool"]), []).append(r)
     result = {}
     for key, runs in grouped.items():
+        runs = [r for r in runs if r.get("invocation") == runs[-1].get("invocation")]
         failed = [r for r in runs if not r["ok"]]
         result[key] = Cell(runs, failed[0]["failure"] if failed else None)
     return result
@@ -153,8 +201,8 @@ def section_records(records: list[Record], section: str) -> list[Record]:
 
 def render(records: list[Record], section: str = "main") -> str:
     """One section of RESULTS.md from the records of an invocation."""
-    start = next(r for r in records if r["kind"] == "start")
-    end = next((r for r in records if r["kind"] == "end"), None)
+    start = merged_start(records)
+    end = max((r for r in records if r["kind"] == "end"), key=lambda r: float(r["time"]), default=None)
     records = section_records(records, section)
     table = cells(records)
     tools: list[str] = [
@@ -164,14 +212,14 @@ def render(records: list[Record], section: str = "main") -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(start["time"]))
     finished = time.strftime("%H:%M UTC", time.gmtime(end["time"])) if end else "(did not finish)"
     out = [
-        *([DEMO_MARKER] if section == "demo" else []),
+        *([MARKERS[section]] if section in MARKERS else []),
         TITLES[section],
         "",
         f"Generated by `{start['command']}` on {when}, finished {finished}"
         f" (invocation `{start['invocation']}`, {start['runs']} run(s) per figure).",
         "See bench/README.md for what is measured and how the peers are kept faithful.",
         "",
-        *(DEMO_INTRO if section == "demo" else []),
+        *({"demo": DEMO_INTRO, "server": SERVER_INTRO}.get(section, [])),
     ]
     if start["runs"] < 3:
         out += [f"**Only {start['runs']} run(s) per figure: a smoke test, not a result** (the issue asks for ≥ 3).", ""]
@@ -230,15 +278,17 @@ def load_lines(records: Iterable[Record]) -> list[str]:
 
 
 def split_sections(text: str) -> dict[str, str]:
-    """The sections of an existing RESULTS.md (each up to and including its :data:`FOOTER` line)."""
+    """The sections of an existing RESULTS.md (each up to and including its :data:`FOOTER` line; the demo's
+    and the server workload's start with their markers)."""
     sections: dict[str, str] = {}
     first_end = text.find(FOOTER)
-    if first_end >= 0 and DEMO_MARKER not in text[:first_end]:
+    if first_end >= 0 and not any(marker in text[:first_end] for marker in MARKERS.values()):
         sections["main"] = text[: first_end + len(FOOTER)] + "\n"
-    demo_start = text.find(DEMO_MARKER)
-    demo_end = text.find(FOOTER, demo_start) if demo_start >= 0 else -1
-    if demo_end >= 0:
-        sections["demo"] = text[demo_start : demo_end + len(FOOTER)] + "\n"
+    for section, marker in MARKERS.items():
+        start = text.find(marker)
+        end = text.find(FOOTER, start) if start >= 0 else -1
+        if end >= 0:
+            sections[section] = text[start : end + len(FOOTER)] + "\n"
     return sections
 
 
@@ -251,7 +301,7 @@ def interference(records: Iterable[Record]) -> float:
 def write(path: Path, records: list[Record]) -> None:
     """The sections of the workloads the invocation ran, the file's other sections as they were, then the
     hand-written ``NOTES.md`` beside it (improvements, scale, analysis)."""
-    start = next(r for r in records if r["kind"] == "start")
+    start = merged_start(records)
     sections = split_sections(path.read_text()) if path.is_file() else {}
     for section, workloads in SECTIONS.items():
         if set(start["workloads"]) & set(workloads):

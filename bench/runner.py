@@ -11,6 +11,11 @@ A cell is (workload, host count, tool); its scenarios run in the order first, no
 * **change**: converged as for noop; LAB_REV is bumped for every run, so exactly template #1
   (``/srv/workload/d01/c01.conf``) must change (its directory may, for the atomic rename).
 
+The server workload (every operation of issue 11) has ``first`` and ``noop``; its hosts' offline
+apt repository has its packages, and a loopback HTTP server (started by :mod:`bench.cli`) serves
+the tool it downloads and the git repository it checks out; in ``noop`` the worker service must not
+start again and no managed path's ctime may move.
+
 The demo workload runs the same scenarios on hosts whose offline apt repository has the demo's
 packages; its revision is the greeting (DEMO_GREETING), so ``change`` changes exactly the app's
 config file, and the app must have been restarted exactly once on each host (none in ``noop``).
@@ -30,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import labenv, verify
+from bench import labenv, verify, verify_server
 from bench.config import RESULTS_JSONL, WORK_DIR, WORKLOAD_SCENARIOS, Scenario, Tool, Workload
 from bench.measure import Measurement, run_measured
 from bench.tools import Adapter, adapter
@@ -155,6 +160,8 @@ class Runner:
         filesystems = {h.name: verify.HostFS(h.name, Path(h.root), h.port) for h in hosts}
         before = {name: verify.ctimes(fs, paths) for name, fs in filesystems.items()}
         restarts = {name: verify.demo_restarts(labenv.lab_root(), name) for name in filesystems if workload == "demo"}
+        if workload == "server":
+            restarts = {name: verify_server.worker_starts(fs) for name, fs in filesystems.items()}
         command = tool.command(workload, inventory, run_dir, str(rev))
         m = run_measured(
             command, run_dir / "output.log", run_dir / "measure.json", self.timeout, labenv.sshd_pids(hosts)
@@ -166,6 +173,8 @@ class Runner:
             problems.append(f"exit code {m.exit_code} (see {run_dir / 'output.log'})")
         if workload == "demo":
             problems += check_demo(scenario, filesystems, before, restarts, str(rev))
+        elif workload == "server":
+            problems += check_server(scenario, filesystems, before, restarts, labenv.sshd_pids(hosts))
         else:
             problems += self.check(workload, scenario, filesystems, before, str(rev))
         (run_dir / "problems.txt").write_text("".join(p + "\n" for p in problems))
@@ -197,6 +206,8 @@ class Runner:
 
 def packages(workload: Workload) -> list[str]:
     """The packages the hosts of ``workload`` must be able to install offline (beyond the lab's own)."""
+    if workload == "server":
+        return list(verify_server.PACKAGES)
     return verify.demo_packages() if workload == "demo" else []
 
 
@@ -204,6 +215,8 @@ def managed_paths(workload: Workload, spec: dict[str, Any]) -> list[str]:
     """The paths whose ctimes the noop and change scenarios check."""
     if workload == "standard":
         return verify.managed_paths(spec)
+    if workload == "server":
+        return verify_server.managed_paths()
     return verify.demo_managed_paths() if workload == "demo" else []
 
 
@@ -234,6 +247,31 @@ def check_demo(
         elif scenario == "change":
             must, may = frozenset({verify.DEMO_CONFIG}), frozenset({verify.DEMO_ETC})
             problems += verify.ctime_problems(name, before[name], after, must=must, may=may)
+    return problems
+
+
+def check_server(
+    scenario: Scenario,
+    filesystems: dict[str, verify.HostFS],
+    before: dict[str, dict[str, int | None]],
+    starts: dict[str, int],
+    pids: dict[str, int],
+) -> list[str]:
+    """The server workload's checks after a run: its end state (files, and what the hosts' namespaces
+    hold: names, the mount, PostgreSQL's role, database and table), the worker's starts and the ctimes.
+
+    ``first``: the worker started; ``noop``: it did not start again, and no managed path's ctime moved.
+    """
+    problems: list[str] = []
+    for name, fs in filesystems.items():
+        problems += verify_server.verify_server(fs, pids.get(name), labenv.demo_port_base())
+        if name not in pids:
+            problems.append(f"{name}: no sshd found: the host's namespaces were not checked")
+        started = verify_server.worker_starts(fs) - starts[name]
+        if scenario == "noop" and started:
+            problems.append(f"{name}: {verify_server.WORKER_LOG}: the worker started {started} time(s), expected none")
+        if scenario == "noop":
+            problems += verify.ctime_problems(name, before[name], verify.ctimes(fs, before[name]))
     return problems
 
 

@@ -7,6 +7,10 @@ help from) inventory scripts. Connections, per workload:
   workload spec; the demo's lab hosts);
 * ``fourop``: log in as ``root`` directly, like the original pyinfra-performance tests.
 
+The server workload's settings reach every tool through the environment too: ``SERVER_URL`` (the
+bench's loopback HTTP server, :func:`bench.labenv.server_url`) and ``SERVER_PORT_BASE`` (PostgreSQL
+on base+200+N, as in the demo).
+
 The demo workload's settings reach every tool through the environment, as demo/inventory.py reads
 them: ``DEMO_PORT_BASE`` (the bench's, see :func:`bench.labenv.demo_port_base`) and
 ``DEMO_GREETING`` (from the revision: the ``change`` scenario's one changed line). Paracrine's
@@ -34,13 +38,19 @@ ENTRY_POINTS: dict[str, dict[Workload, Path]] = {
         "standard": PARACRINE_DIR / "deploy.py",
         "fourop": PARACRINE_DIR / "fourop.py",
         "demo": DEMO_DIR / "deploy.py",  # the demo itself
+        "server": PARACRINE_DIR / "server.py",
     },
     "pyinfra": {
         "standard": PEERS_DIR / "pyinfra" / "deploy.py",
         "fourop": PEERS_DIR / "pyinfra" / "fourop.py",
         "demo": PEERS_DIR / "pyinfra" / "demo_deploy.py",
+        "server": PEERS_DIR / "pyinfra" / "server_deploy.py",
     },
-    "ansible": {"standard": PEERS_DIR / "ansible" / "site.yml", "fourop": PEERS_DIR / "ansible" / "fourop.yml"},
+    "ansible": {
+        "standard": PEERS_DIR / "ansible" / "site.yml",
+        "fourop": PEERS_DIR / "ansible" / "fourop.yml",
+        "server": PEERS_DIR / "ansible" / "server.yml",
+    },
 }
 #: The demo's inventory (its group data is read from here by Paracrine's generated inventory).
 DEMO_INVENTORY = DEMO_DIR / "inventory.py"
@@ -71,6 +81,9 @@ def base_env(rev: str, workload: Workload = "standard") -> dict[str, str]:
     if workload == "demo":
         env["DEMO_PORT_BASE"] = str(labenv.demo_port_base())
         env["DEMO_GREETING"] = verify.demo_greeting(rev)
+    if workload == "server":
+        env["SERVER_URL"] = labenv.server_url()
+        env["SERVER_PORT_BASE"] = str(labenv.demo_port_base())
     return env
 
 
@@ -185,8 +198,9 @@ class Ansible(Adapter):
         """ansible.cfg with the bench lab's known_hosts filled in."""
         from paracrine.lab.paths import lab_paths
 
-        text = ANSIBLE_CFG.read_text().replace("@KNOWN_HOSTS@", str(lab_paths().state / "known_hosts"))
-        path = WORK_DIR / "tools" / "ansible.cfg"
+        paths = lab_paths()
+        text = ANSIBLE_CFG.read_text().replace("@KNOWN_HOSTS@", str(paths.state / "known_hosts"))
+        path = WORK_DIR / "tools" / f"ansible-{paths.root.name}.cfg"  # one per lab: benches of two labs may run at once
         write_text(path, text)
         return path
 
@@ -205,7 +219,7 @@ class Ansible(Adapter):
         return path
 
     def command(self, workload: Workload, inventory: Path, run_dir: Path, rev: str) -> Command:
-        env = base_env(rev)
+        env = base_env(rev, workload)
         # Per run, and short: a Unix socket path holds at most 107 bytes.
         control = Path(tempfile.mkdtemp(prefix="bench-cp-"))
         env["ANSIBLE_CONFIG"] = str(self.config())

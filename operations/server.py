@@ -15,6 +15,7 @@ types, line editors and effects of the system operations are in
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import posixpath
@@ -76,7 +77,7 @@ from paracrine.operations._system import (
 )
 from paracrine.operations.files import _attributes, _ensure_file, _exists, _file_facts
 from paracrine.plan import OpContext
-from paracrine.predict import Effect, Unpredictable, fact_named, path_effects
+from paracrine.predict import Effect, FactMissing, Unpredictable, fact_named, path_effects
 from paracrine.validate import AbsPath, Converter
 
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\$?")
@@ -797,6 +798,28 @@ def _keys_facts(ctx: OpContext, target: str, around: list[str]) -> list[Any]:
         raise _exists(target, info, hint="remove it; keys are only written to a regular file") from None
 
 
+def _users(ctx: OpContext, user: str, file: str | None) -> dict[str, Any]:
+    """The accounts; while they are unknown, the facts of the keys file are asked for in the same round.
+
+    Without ``file`` the keys file lives in the user's home, which only the accounts tell: the
+    usual home (/home/USER, /root for root) is a guess that is right on most hosts, so a host
+    already in sync costs one fact round trip instead of two (a home elsewhere costs the second).
+    """
+    try:
+        users: dict[str, Any] = ctx.fact(server_facts.users)
+    except FactMissing:
+        if file is None:
+            home = "/root" if user == "root" else posixpath.join("/home", user)
+            around = [(file_facts.path_info, {"path": p}) for p in (home, posixpath.join(home, ".ssh"))]
+            guess = [*around, *lines_facts(posixpath.join(home, ".ssh", "authorized_keys"))]
+        else:
+            guess = lines_facts(file)
+        with contextlib.suppress(FactError):  # a guessed fact that failed is asked again if it is needed
+            ctx.facts((server_facts.users, {}), *guess)
+        raise
+    return users
+
+
 @operation
 def authorized_keys(
     ctx: OpContext, user: Name, keys: list[PublicKey], *, exclusive: bool = False, file: AbsPath | None = None
@@ -819,8 +842,7 @@ def authorized_keys(
     Example:
         server.authorized_keys("deploy", [Path("keys/deploy.pub").read_text()], exclusive=True)
     """
-    (users,) = ctx.facts((server_facts.users, {}))
-    account = users.get(user)
+    account = _users(ctx, user, file).get(user)
     if account is None:
         raise PlanError(f"user {user!r} does not exist", hint="create it with server.user(...) first")
     if file is None and not account["home"]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import cli, labenv, report, tools, venvs, verify
+from bench import cli, labenv, report, tools, venvs, verify, verify_server
 from bench.config import WORKLOAD_DIR, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -463,6 +463,50 @@ def test_demo_inventories_and_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert not tools.adapter("ansible").supports("demo") and tools.adapter("pyinfra").supports("demo")
 
 
+def test_server_workload_settings_environment_and_deploys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every tool has a deploy of the server workload, gets the loopback server's URL and the port base,
+    and writes the unit files the verification expects, byte for byte."""
+    import runpy
+
+    monkeypatch.setattr(tools, "WORK_DIR", tmp_path)
+    monkeypatch.setenv("DEMO_PORT_BASE", "32700")
+    for tool in ("paracrine", "pyinfra", "ansible", "ansible-mitogen"):
+        adapter = tools.adapter(tool)
+        assert adapter.supports("server")
+        command = adapter.command("server", adapter.write_inventory("server", HOSTS), tmp_path, "0")
+        assert command.env["SERVER_URL"] == "http://127.0.0.1:33100" and command.env["SERVER_PORT_BASE"] == "32700"
+    assert verify_server.pg_port("h03", 32700) == 32903
+    for deploy in (ROOT / "bench/paracrine/server.py", ROOT / "bench/peers/pyinfra/server_deploy.py"):
+        constants = {
+            node.targets[0].id: ast.literal_eval(node.value)
+            for node in ast.parse(deploy.read_text()).body
+            if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id
+            in ("WORKER_UNIT", "TIMER", "TIMER_SERVICE")
+        }  # fmt: skip
+        assert constants["WORKER_UNIT"] == verify_server.WORKER_TEXT, deploy
+    playbook = (ROOT / "bench/peers/ansible/server.yml").read_text()
+    assert "ExecStart=/bin/sh -c 'echo started >> /var/log/server-bench-worker.log; exec sleep infinity'" in playbook
+    assert runpy.run_path(str(ROOT / "bench/verify_server.py"))["PACKAGES"] == ["postgresql", "python3-venv", "locales"]
+
+
+def test_server_verification_names_what_is_missing(tmp_path: Path) -> None:
+    """On an empty host tree every part of the server workload is reported, and the managed paths
+    cover the files a zero-change run must not touch."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "var/lib/dpkg").mkdir(parents=True)
+    (tmp_path / "var/lib/dpkg/status").write_text("Package: nano\nStatus: install ok installed\nVersion: 7.2-1\n")
+    problems = "\n".join(verify_server.verify_server(verify.HostFS("h01", tmp_path), host_pid=None))
+    for expected in ("not installed: locales, postgresql", "nano installed, expected purged", "/etc/hostname",
+                     verify_server.KEYRING, "expected one source file", "/etc/localtime", "/etc/fstab",
+                     verify_server.AUTHORIZED_KEYS, verify_server.SUDOERS, verify_server.CRONTAB,
+                     verify_server.SITE, verify_server.TOOL, "UMASK lines [], expected", verify_server.CHECKOUT,
+                     verify_server.VENV, verify_server.WORKER, "the worker never started"):  # fmt: skip
+        assert expected in problems, expected
+    paths = verify_server.managed_paths()
+    assert {verify_server.PG_PID, verify_server.WORKER_LOG, "/etc/hosts", verify.DPKG_STATUS} <= set(paths)
+    assert f"{verify_server.SITE}/css/site.css" in paths and len(paths) == len(set(paths))
+
+
 def test_demo_page_check_waits_for_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
     """demo/showcase.py's check through a stand-in app: 502 first (not listening yet), then pages."""
     import http.server
@@ -527,6 +571,24 @@ def test_report_sections_keep_each_other(tmp_path: Path) -> None:
     again = results.read_text()
     assert "| demo | 3 | first | 50.00 | 75.00 | 1.5× |" in again and "invocation `j`" in again
     assert "| standard | 1 | noop | 0.40 | — | — |" in again and again.endswith("## Notes\n\nby hand\n")
+    server = [{**start, "invocation": "k", "workloads": ["server"]}, run_record("pyinfra", 20.0, workload="server")]
+    report.write(results, [*server, run_record("paracrine", 1.0, workload="server")])
+    third = results.read_text()
+    assert "| server | 1 | noop | 1.00 | 20.00 | 20.0× |" in third and "invocation `j`" in third
+    assert third.index(report.DEMO_MARKER) < third.index(report.SERVER_MARKER) < third.index("## Notes")
+    assert "| demo | 3 | first | 50.00 | 75.00 | 1.5× |" in third and third.count(report.SERVER_MARKER) == 1
+    jsonl = tmp_path / "results.jsonl"
+    again_server = [{**server[0], "invocation": "m", "tools": ["ansible-mitogen"], "runs": 3},
+                    {**run_record("ansible-mitogen", 8.0, workload="server"), "invocation": "m"}]  # fmt: skip
+    runs = [
+        {**run_record(t, w, workload="server"), "invocation": "k"} for t, w in (("paracrine", 1.0), ("pyinfra", 20.0))
+    ]
+    lines = [server[0], *runs, *again_server]
+    failed = {**run_record("ansible-mitogen", 1.0, ok=False, workload="server"), "invocation": "k"}
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [*lines[:3], failed, *lines[3:]]))  # "m" reruns it
+    report.write(results, report.read_records(jsonl, "k,m"))
+    merged = results.read_text()
+    assert "| server | 1 | noop | 1.00 | 20.00 | 8.00 | 20.0× | 8.0× |" in merged and "invocation `k, m`" in merged
 
 
 def test_cli_takes_the_demo_workload() -> None:
