@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench import cli, labenv, report, tools, venvs, verify, verify_server
+from bench import cli, labenv, report, server_assets, tools, venvs, verify, verify_server
 from bench.config import WORKLOAD_DIR, Workload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -492,6 +492,7 @@ def test_server_workload_settings_environment_and_deploys(tmp_path: Path, monkey
 def test_server_verification_names_what_is_missing(tmp_path: Path) -> None:
     """On an empty host tree every part of the server workload is reported, and the managed paths
     cover the files a zero-change run must not touch."""
+    server_assets.build()  # what the hosts' files are compared with (bench/.work/server, built on first use)
     (tmp_path / "etc").mkdir()
     (tmp_path / "var/lib/dpkg").mkdir(parents=True)
     (tmp_path / "var/lib/dpkg/status").write_text("Package: nano\nStatus: install ok installed\nVersion: 7.2-1\n")
