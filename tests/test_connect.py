@@ -35,19 +35,35 @@ def _identity() -> list[Any]:
     return [socket.gethostname(), os.getuid(), os.getpid()]
 
 
+def _lab_sshd_pids() -> set[int]:
+    """The controller PIDs of this test lab's sshds (each host's PID 1)."""
+    return {pid for _name, _port, running, pid in lab.status() if running and pid is not None}
+
+
 def _mitogen_processes() -> list[str]:
-    """Target interpreters started by Mitogen for Paracrine (visible from the controller)."""
-    found = []
+    """Target interpreters started by Mitogen for Paracrine on this test lab's hosts (visible from the
+    controller): only those below the lab's sshds, so other jobs' runs on this machine do not count."""
+    parents: dict[int, int] = {}
+    lines: dict[int, bytes] = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
+        parents[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
         if b"mitogen:paracrine" in cmdline or b"(mitogen:" in cmdline:
+            lines[int(pid)] = cmdline
+    roots, found = _lab_sshd_pids(), []
+    for pid, cmdline in lines.items():
+        ancestor, seen = parents.get(pid), 0
+        while ancestor and ancestor not in roots and seen < 64:
+            ancestor, seen = parents.get(ancestor), seen + 1
+        if ancestor in roots:
             found.append(cmdline.decode(errors="replace"))
-    return found
+    return sorted(found)
 
 
 def _with(host: Host, **data: Any) -> Host:
