@@ -19,23 +19,17 @@ directory) are in the repository: bench/server/site and bench/server/conf.d.
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import functools
 import hashlib
-import http.server
 import io
 import os
 import shutil
 import subprocess
 import tarfile
-import threading
-import zipfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from bench.config import BENCH_DIR, WORK_DIR
+from paracrine.testing import make_wheel
+from paracrine.testing import serving as serving  # the loopback HTTP server the hosts download from
 
 ASSETS = WORK_DIR / "server"
 STATIC = BENCH_DIR / "server"
@@ -108,22 +102,9 @@ def _tar_info(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:
 
 
 def build_wheel(where: Path) -> None:
-    """A pure-Python wheel of one module, with its metadata and RECORD."""
+    """A pure-Python wheel of one module (:func:`paracrine.testing.make_wheel`)."""
     where.mkdir(parents=True)
-    info = f"{WHEEL_NAME}-{WHEEL_VERSION}.dist-info"
-    files = {
-        f"{WHEEL_NAME}/__init__.py": f'__version__ = "{WHEEL_VERSION}"\n',
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: server-bench-hello\nVersion: {WHEEL_VERSION}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = ""
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record += f"{path},sha256={digest},{len(text.encode())}\n"
-    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
-    with zipfile.ZipFile(where / f"{WHEEL_NAME}-{WHEEL_VERSION}-py3-none-any.whl", "w") as archive:
-        for path, text in files.items():
-            archive.writestr(zipfile.ZipInfo(path, (2026, 1, 1, 0, 0, 0)), text)
+    make_wheel(where, WHEEL_NAME, WHEEL_VERSION, dist="server-bench-hello")
 
 
 def build_git(bare: Path) -> None:
@@ -152,23 +133,3 @@ def git_commit(bare: Path = ASSETS / "www" / "app.git") -> str:
     """The commit of branch ``main``."""
     argv = ["git", "-C", str(bare), "rev-parse", "main"]
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serving(directory: Path, port: int = 0) -> Iterator[str]:
-    """Serve ``directory`` over HTTP on 127.0.0.1:``port`` (0: any free port); yields the base URL."""
-    handler = functools.partial(_Quiet, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -5,6 +5,8 @@
   lookup the case does not list is an error, so cases say exactly what an
   operation reads.
 * :func:`invoke`: run the ``paracrine`` CLI in-process and capture its output.
+* :func:`serving` (a directory over HTTP on 127.0.0.1, which lab hosts reach too) and
+  :func:`make_wheel` (a tiny pure-Python wheel): things to deploy in tests without a network.
 * pytest fixtures (``pytest_plugins = ["paracrine.testing"]``): ``lab_hosts``
   gives a test N fresh lab hosts (real sshd, real SSH) in a lab of the test
   session's own, so tests never disturb a developer's lab.
@@ -22,6 +24,7 @@ A case file (JSON)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -152,6 +155,62 @@ class CaseFile:
 def find_cases(root: Path) -> list[CaseFile]:
     """Case files below ``root``: ``<root>/<operation name>/<case>.json``."""
     return [CaseFile(d.name, p) for d in sorted(root.iterdir()) if d.is_dir() for p in sorted(d.glob("*.json"))]
+
+
+# ---------------------------------------------------------------- things to deploy without a network
+
+
+@contextlib.contextmanager
+def serving(directory: Path, port: int = 0) -> Iterator[str]:
+    """Serve ``directory`` over HTTP on 127.0.0.1:``port`` (0: any free port); yields the base URL."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Quiet, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def make_wheel(
+    where: Path, module: str, version: str, *, dist: str | None = None, requires: Sequence[str] = ()
+) -> Path:
+    """A pure-Python wheel of one module ``module`` (holding ``__version__``), with its metadata and RECORD.
+
+    ``dist`` is the distribution name (default ``module``); ``requires`` its ``Requires-Dist`` lines.
+    The archive's dates are fixed, so the same arguments give the same bytes. Returns its path.
+    """
+    import base64
+    import hashlib
+    import zipfile
+
+    info = f"{module}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {dist or module}\nVersion: {version}\n"
+    files = {
+        f"{module}/__init__.py": f'__version__ = "{version}"\n',
+        f"{info}/METADATA": metadata + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: paracrine.testing\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = ""
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record += f"{path},sha256={digest},{len(text.encode())}\n"
+    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
+    wheel = where / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in files.items():
+            archive.writestr(zipfile.ZipInfo(path, (2026, 1, 1, 0, 0, 0)), text)
+    return wheel
 
 
 # ---------------------------------------------------------------- the CLI

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import pytest
-from served import serving
 
 from paracrine.changes import DownloadFile, ExtractArchive, LocalFile
 from paracrine.changes import write as write_kind
 from paracrine.remote.execute import apply_change
+from paracrine.testing import serving
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (owners)")
 

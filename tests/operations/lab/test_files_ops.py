@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from served import serving
 
-from paracrine.testing import Invocation, invoke
+from paracrine.testing import Invocation, invoke, serving
 
 pytestmark = pytest.mark.lab
 

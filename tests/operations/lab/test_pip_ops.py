@@ -8,15 +8,14 @@ and pip installs from it with ``--no-index --find-links``.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from deploys import assert_nothing_changes, run
+
+from paracrine.testing import make_wheel
 
 pytestmark = pytest.mark.lab
 
@@ -41,33 +40,14 @@ pip.packages(["delta"], venv="/srv/app/venv", present=False)
 """
 
 
-def wheel(where: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> None:
-    """A pure-Python wheel of one module ``name`` (``__version__``), with its metadata and RECORD."""
-    info = f"{name}-{version}.dist-info"
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    files = {
-        f"{name}/__init__.py": f'__version__ = "{version}"\n',
-        f"{info}/METADATA": metadata + "".join(f"Requires-Dist: {r}\n" for r in requires),
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: paracrine-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = ""
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record += f"{path},sha256={digest},{len(text.encode())}\n"
-    files[f"{info}/RECORD"] = record + f"{info}/RECORD,,\n"
-    with zipfile.ZipFile(where / f"{name}-{version}-py3-none-any.whl", "w") as archive:
-        for path, text in files.items():
-            archive.writestr(path, text)
-
-
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     for stage in ("1", "2"):
         (tmp_path / f"wheels{stage}").mkdir()
-        wheel(tmp_path / f"wheels{stage}", "alpha", "1.0", ("beta>=1",))
-        wheel(tmp_path / f"wheels{stage}", "beta", "1.0")
-        wheel(tmp_path / f"wheels{stage}", "gamma", "0.5")
-    wheel(tmp_path / "wheels2", "alpha", "2.0", ("beta>=1",))
+        make_wheel(tmp_path / f"wheels{stage}", "alpha", "1.0", requires=["beta>=1"])
+        make_wheel(tmp_path / f"wheels{stage}", "beta", "1.0")
+        make_wheel(tmp_path / f"wheels{stage}", "gamma", "0.5")
+    make_wheel(tmp_path / "wheels2", "alpha", "2.0", requires=["beta>=1"])
     (tmp_path / "requirements.txt").write_text("# what the app needs\ngamma>=0.5\n")
     (tmp_path / "site.py").write_text(SITE)
     return tmp_path / "site.py"
