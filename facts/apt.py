@@ -62,7 +62,7 @@ def packages_fingerprint() -> list[int] | None:
     return [st.st_mtime_ns, st.st_size, st.st_ino]
 
 
-@fact(fingerprint=packages_fingerprint)
+@fact(fingerprint=packages_fingerprint, concurrent=True)
 def packages() -> dict[str, Package]:
     """The installed Debian packages (from ``dpkg-query``).
 
@@ -192,7 +192,7 @@ def _candidates_fingerprint(packages: list[str]) -> list[Any]:
     return apt_state_fingerprint()
 
 
-@fact(fingerprint=_candidates_fingerprint)
+@fact(fingerprint=_candidates_fingerprint, concurrent=True)
 def candidates(packages: list[str]) -> dict[str, Candidate]:
     """The installed and candidate versions of packages (``apt-cache policy``).
 
@@ -219,7 +219,7 @@ def _upgradable_fingerprint(dist: bool = False) -> list[Any]:
     return apt_state_fingerprint()
 
 
-@fact(fingerprint=_upgradable_fingerprint)
+@fact(fingerprint=_upgradable_fingerprint, concurrent=True)
 def upgradable(dist: bool = False) -> dict[str, str | None]:
     """What ``apt-get upgrade`` (or ``dist-upgrade``) would do now, simulated (``apt-get -s``).
 
@@ -238,7 +238,7 @@ def upgradable(dist: bool = False) -> dict[str, str | None]:
     return parse_apt_simulation(out.stdout)
 
 
-@fact(fingerprint=packages_fingerprint)
+@fact(fingerprint=packages_fingerprint, concurrent=True)
 def residual_configs() -> list[str]:
     """Packages that were removed but whose configuration files are still there (``apt-get purge`` clears them).
 
@@ -309,7 +309,7 @@ def update_age() -> float | None:
 # ---------------------------------------------------------------- .deb files
 
 
-@fact
+@fact(concurrent=True)
 def deb_file(path: str) -> DebFile | None:
     """The package a ``.deb`` file on the host holds; None if there is no such file.
 

@@ -123,7 +123,7 @@ def _listed(user: str) -> str | None:
     )
 
 
-@fact(cache=False)
+@fact(cache=False, concurrent=True)
 def crontab(user: str = "root") -> list[CronEntry]:
     """A user's crontab (``crontab -l -u USER``), parsed into entries.
 
@@ -149,7 +149,7 @@ def crontab(user: str = "root") -> list[CronEntry]:
     return parse_crontab(text)
 
 
-@fact(cache=False)
+@fact(cache=False, concurrent=True)
 def table(user: str = "root") -> list[str] | None:
     """The lines of a user's crontab as ``crontab -l -u USER`` prints them, comments included.
 

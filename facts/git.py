@@ -202,7 +202,7 @@ def _failure(what: str, out: _command.Output) -> Exception:
     return RuntimeError(f"{what} failed: {message}")
 
 
-@fact
+@fact(concurrent=True)
 def checkout(path: str) -> Checkout | None:
     """The state of the git checkout at ``path``, read as the checkout's owner.
 
@@ -272,7 +272,7 @@ def shown_url(url: str) -> str:
     return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
 
 
-@fact(prefetch=False, cache=False)
+@fact(prefetch=False, cache=False, concurrent=True)
 def remote_ref(url: str, rev: str | None = None, user: str | None = None) -> RemoteRef | None:
     """The commit a remote repository's branch or tag names now (``git ls-remote``).
 

@@ -110,7 +110,7 @@ def packages_fingerprint(python: str = "/usr/bin/python3") -> list[Any] | None:
     return stamp
 
 
-@fact(fingerprint=packages_fingerprint)
+@fact(fingerprint=packages_fingerprint, concurrent=True)
 def packages(python: str = "/usr/bin/python3") -> dict[str, str] | None:
     """The Python distributions that an interpreter (or a virtualenv's python) can import.
 
@@ -157,7 +157,7 @@ def interpreter_fingerprint(python: str = "/usr/bin/python3") -> list[Any] | Non
     return [real, st.st_mtime_ns, st.st_size, st.st_ino]
 
 
-@fact(fingerprint=interpreter_fingerprint)
+@fact(fingerprint=interpreter_fingerprint, concurrent=True)
 def interpreter(python: str = "/usr/bin/python3") -> dict[str, str] | None:
     """A Python interpreter: its real path (symbolic links resolved) and version.
 
@@ -271,7 +271,7 @@ def _local_links(
     return [link for link in local if link.startswith("/")]
 
 
-@fact(prefetch=False, paths=_local_links)
+@fact(prefetch=False, paths=_local_links, concurrent=True)
 def outdated(
     python: str = "/usr/bin/python3",
     index_url: str | None = None,

@@ -157,7 +157,7 @@ def parse_cluster(text: str) -> dict[str, Any]:
     return {"version": int(data["version"]), "roles": roles, "databases": databases}
 
 
-@fact
+@fact(concurrent=True)
 def cluster(port: int = 5432) -> dict[str, Any] | None:
     """The roles and databases of the PostgreSQL server on ``port`` (one ``psql`` call).
 
@@ -186,7 +186,7 @@ def cluster(port: int = 5432) -> dict[str, Any] | None:
     return parse_cluster(out.stdout)
 
 
-@fact(cache=False)
+@fact(cache=False, concurrent=True)
 def password_verifiers(port: int = 5432) -> dict[str, str | None] | None:
     """The stored password verifiers of the roles (``pg_authid.rolpassword``).
 
@@ -213,7 +213,7 @@ def password_verifiers(port: int = 5432) -> dict[str, str | None] | None:
     return {str(role): None if verifier is None else str(verifier) for role, verifier in data.items()}
 
 
-@fact(prefetch=False)
+@fact(prefetch=False, concurrent=True)
 def query_rows(sql: str, database: str, port: int = 5432) -> int | None:
     """How many rows a query returns (for guards such as ``postgresql.sql(..., unless=...)``).
 

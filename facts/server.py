@@ -322,7 +322,7 @@ def normalize_locale(name: str) -> str:
     return language + dot + codeset + at + modifier
 
 
-@fact
+@fact(concurrent=True)
 def locales() -> list[str]:
     """The locales available on the host (``locale -a``).
 

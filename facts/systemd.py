@@ -139,7 +139,7 @@ def _completed(name: str, result: Unit | None) -> Unit | None:
     return result
 
 
-@fact(batch=_units)
+@fact(batch=_units, concurrent=True)
 def unit(name: str) -> Unit | None:
     """The state of a systemd unit, from ``systemctl show``.
 

@@ -42,7 +42,7 @@ BUILTIN_PREFIX = "paracrine.facts."
 class Registered:
     """A registered fact function and what it declares about itself (see :func:`fact`)."""
 
-    __slots__ = ("batch", "cache", "derive", "fingerprint", "func", "paths", "prefetch")
+    __slots__ = ("batch", "cache", "concurrent", "derive", "fingerprint", "func", "paths", "prefetch")
 
     def __init__(
         self,
@@ -54,9 +54,11 @@ class Registered:
         paths: Callable[..., list[str]] | None = None,
         derive: Callable[..., Any] | None = None,
         batch: Callable[[list[dict[str, Any]]], list[Any]] | None = None,
+        concurrent: bool = False,
     ) -> None:
         self.func = func
         self.batch = batch
+        self.concurrent = concurrent
         self.fingerprint = fingerprint
         self.prefetch = prefetch
         self.cache = cache
@@ -92,6 +94,7 @@ def fact(  # noqa: F811
     paths: Callable[..., list[str]] | None = None,
     derive: Callable[..., Any] | None = None,
     batch: Callable[[list[dict[str, Any]]], list[Any]] | None = None,
+    concurrent: bool = False,
 ) -> Callable[[F], F]: ...
 
 
@@ -104,6 +107,7 @@ def fact(  # noqa: F811
     paths: Callable[..., list[str]] | None = None,
     derive: Callable[..., Any] | None = None,
     batch: Callable[[list[dict[str, Any]]], list[Any]] | None = None,
+    concurrent: bool = False,
 ) -> F | Callable[[F], F]:
     """Register ``func`` as a fact and return it unchanged.
 
@@ -127,6 +131,12 @@ def fact(  # noqa: F811
         batch: ``batch([kwargs, ...]) -> [value, ...]``: the values of several
             requests of this fact in one go (one ``systemctl show`` for every
             unit a plan reads); used when a round asks for more than one.
+        concurrent: True for a fact that mostly waits for a process it starts
+            (``dpkg-query``, ``systemctl``, ``psql``): the target runs it in a
+            thread, alongside the round's other facts, instead of after them.
+            Such a fact must not change process-wide state (working directory,
+            umask, user ids, environment, signal handlers) and must start its
+            processes with :mod:`subprocess` arguments, never ``preexec_fn``.
 
     Example:
         >>> @fact
@@ -137,7 +147,16 @@ def fact(  # noqa: F811
     def register(f: F) -> F:
         if "." in f.__qualname__:
             raise TypeError(f"@fact needs a module-level function, got {f.__qualname__}")
-        entry = Registered(f, fingerprint, prefetch=prefetch, cache=cache, paths=paths, derive=derive, batch=batch)
+        entry = Registered(
+            f,
+            fingerprint,
+            prefetch=prefetch,
+            cache=cache,
+            paths=paths,
+            derive=derive,
+            batch=batch,
+            concurrent=concurrent,
+        )
         REGISTRY[(str(f.__module__), f.__name__)] = entry
         _BY_NAME[fact_name(f)] = entry
         if paths is not None:

@@ -6,15 +6,21 @@ comes back as an error entry and the others still arrive.
 
 from __future__ import annotations
 
+import collections
 import importlib
+import threading
 from typing import TYPE_CHECKING, Any
 
 from paracrine.fact import lookup
 
 if TYPE_CHECKING:  # only types: a zero-change run ships no more modules than it needs
+    from collections.abc import Callable
+
     from paracrine.remote import wire
 
 MAX_ERROR = 2000
+MAX_THREADS = 8
+"""Threads a round uses for facts declared ``concurrent=True`` (they wait for processes, not the CPU)."""
 _BUILTIN_SCALARS = (str, int, float, bool, bytes, type(None))
 
 
@@ -40,17 +46,77 @@ def gather(requests: list[list[Any]], lock: dict[str, Any] | None = None) -> wir
         if holder is not None:
             return {"results": [], "lock": {"held": True, "holder": holder}}
     results: list[wire.FactReply | None] = [None] * len(requests)
+    _run(_tasks(requests, results))
+    return {"results": [_missing() if r is None else r for r in results], "lock": None}
+
+
+Task = tuple[bool, "Callable[[], None]"]
+"""``(concurrent, task)``: a task fills some entries of the results in place."""
+
+
+def _tasks(requests: list[list[Any]], results: list[wire.FactReply | None]) -> list[Task]:
+    """One task per request, or per group of requests of a fact that declares ``batch=``."""
+    tasks: list[Task] = []
     batched: dict[tuple[str, str], list[int]] = {}
     for index, (module, function, kwargs, cached_fp) in enumerate(requests):
         spec = _registration(module, function)
         if spec is not None and spec.batch is not None and spec.fingerprint is None:
             batched.setdefault((module, function), []).append(index)
-        else:
-            results[index] = _one(module, function, kwargs, cached_fp)
+            continue
+
+        def one(index: int = index, request: tuple[Any, ...] = (module, function, kwargs, cached_fp)) -> None:
+            results[index] = _one(*request)
+
+        tasks.append((spec is not None and spec.concurrent, one))
     for (module, function), indices in batched.items():
-        for index, reply in zip(indices, _many(module, function, [requests[i][2] for i in indices]), strict=True):
-            results[index] = reply
-    return {"results": [r for r in results if r is not None], "lock": None}
+
+        def many(module: str = module, function: str = function, indices: list[int] = indices) -> None:
+            replies = _many(module, function, [requests[i][2] for i in indices])
+            for index, reply in zip(indices, replies, strict=True):
+                results[index] = reply
+
+        spec = lookup(module, function)
+        tasks.append((spec is not None and spec.concurrent, many))
+    return tasks
+
+
+def _run(tasks: list[Task]) -> None:
+    """Run the tasks: concurrent ones in up to :data:`MAX_THREADS` threads, the others here meanwhile.
+
+    Facts that wait for a process (``systemctl``, ``psql``, ``dpkg-query``) then wait
+    together: the round lasts about as long as its slowest command, not their sum.
+    """
+    background = collections.deque(task for concurrent, task in tasks if concurrent)
+    here = collections.deque(task for concurrent, task in tasks if not concurrent)
+    if len(background) <= 1:  # nothing to overlap: no thread
+        here.extend(background)
+        background.clear()
+    threads = [
+        threading.Thread(target=_drain, args=(background,), name="paracrine-fact", daemon=True)
+        for _ in range(min(MAX_THREADS, len(background)))
+    ]
+    for thread in threads:
+        thread.start()
+    _drain(here)
+    _drain(background)  # then help with what is left
+    for thread in threads:
+        thread.join()
+
+
+def _drain(queue: collections.deque[Callable[[], None]]) -> None:
+    while True:
+        try:
+            task = queue.popleft()
+        except IndexError:
+            return
+        try:  # noqa: SIM105 - no contextlib import on targets for this
+            task()
+        except SystemExit:  # a fact called sys.exit(): its entries stay None and are reported by _missing()
+            pass
+
+
+def _missing() -> wire.FactReply:
+    return {"error": "the fact called sys.exit()", "type": "SystemExit"}
 
 
 def _registration(module: str, function: str) -> Any:

@@ -65,3 +65,47 @@ def fails_quietly() -> None:
 def whoami() -> int:
     """The effective uid the fact runs as."""
     return os.geteuid()
+
+
+#: Set by a test: concurrent facts meet here, so they only succeed if they run at the same time.
+MEETING: list[Any] = []
+
+
+def _meet() -> int:
+    import threading
+
+    MEETING[0].wait()  # threading.Barrier: raises BrokenBarrierError after its timeout if the others never come
+    return threading.get_ident()
+
+
+@fact(concurrent=True)
+def meets_others(tag: str) -> list[Any]:
+    """Wait at the test's barrier; the thread it ran in."""
+    return [tag, _meet()]
+
+
+def _meet_all(many: list[dict[str, Any]]) -> list[Any]:
+    name = _meet()
+    return [[kwargs["tag"], name] for kwargs in many]
+
+
+@fact(concurrent=True, batch=_meet_all)
+def meets_others_in_batch(tag: str) -> list[Any]:
+    """Like :func:`meets_others`, with a batch form (one barrier party for the whole batch)."""
+    return [tag, _meet()]
+
+
+@fact
+def thread_name(tag: str) -> list[Any]:
+    """Not concurrent: the thread it ran in (the caller's)."""
+    import threading
+
+    return [tag, threading.get_ident()]
+
+
+@fact(concurrent=True)
+def exits(code: int) -> None:
+    """Call sys.exit() (a fact must not, but one that does loses only its own value)."""
+    import sys
+
+    sys.exit(code)

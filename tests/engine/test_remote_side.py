@@ -176,6 +176,56 @@ def test_gather_takes_the_lock_first_or_runs_nothing(state_dir: Path, tmp_path: 
     assert not marker.exists()
 
 
+def test_concurrent_facts_run_together_and_the_others_in_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    # 3 parties: two single concurrent facts and one batch; none of them can pass the barrier alone
+    monkeypatch.setattr(engine_facts, "MEETING", [threading.Barrier(3, timeout=30)])
+    reply = gather.gather(
+        [
+            request(engine_facts.meets_others, tag="a"),
+            request(engine_facts.thread_name, tag="b"),
+            request(engine_facts.meets_others_in_batch, tag="c"),
+            request(engine_facts.meets_others, tag="d"),
+            request(engine_facts.meets_others_in_batch, tag="e"),
+            request(engine_facts.returns_a_set),
+        ]
+    )
+    values = [r.get("value", r.get("error")) for r in reply["results"]]
+    assert [v[0] for v in values[:5]] == ["a", "b", "c", "d", "e"], values
+    assert values[1] == ["b", threading.get_ident()]
+    assert len({values[0][1], values[2][1], values[3][1]}) == 3  # three threads (the barrier proved they overlapped)
+    assert values[2][1] == values[4][1]  # the batch ran as one call
+    assert reply["results"][5]["type"] == "TypeError"
+
+
+def test_one_concurrent_fact_runs_in_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setattr(engine_facts, "MEETING", [threading.Barrier(1, timeout=30)])
+    reply = gather.gather([request(engine_facts.thread_name, tag="x"), request(engine_facts.meets_others, tag="y")])
+    assert [r["value"] for r in reply["results"]] == [["x", threading.get_ident()], ["y", threading.get_ident()]]
+
+
+def test_a_fact_calling_sys_exit_loses_only_its_own_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    monkeypatch.setattr(engine_facts, "MEETING", [threading.Barrier(1, timeout=30)])
+    reply = gather.gather(
+        [
+            request(engine_facts.exits, code=3),
+            request(engine_facts.meets_others, tag="a"),
+            request(engine_facts.thread_name, tag="b"),
+            request(engine_facts.exits, code=0),
+        ]
+    )
+    results = reply["results"]
+    assert results[0] == results[3] == {"error": "the fact called sys.exit()", "type": "SystemExit"}
+    assert results[1]["value"][0] == "a" and results[2]["value"][0] == "b"
+    alone = gather.gather([request(engine_facts.exits, code=1)])  # alone: in the calling thread, same reply
+    assert alone["results"] == [results[0]]
+
+
 def test_values_that_cannot_cross_the_wire_are_refused() -> None:
     gather._check_builtin({"a": [1, (2.0, b"x", None, True)], "b": {"c": "d"}})
     for bad in (object(), [1, {2}], {"k": frozenset()}):
