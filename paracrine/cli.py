@@ -1,7 +1,7 @@
 """The ``paracrine`` command: the one boundary where errors become one line and an exit code.
 
 ``paracrine DEPLOY.py ...`` runs a deploy; ``facts``, ``graph``, ``ops``,
-``op``, ``run`` and ``lab`` are subcommands. Heavy imports (Mitogen, networkx,
+``op``, ``run`` and ``lab`` are subcommands. Heavy imports (Mitogen,
 jinja2) happen inside commands, so ``--help`` and ``--version`` start fast.
 """
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from paracrine.binding import Binder
 from paracrine.fact import BUILTIN_PREFIX, REGISTRY, Registered, fact_name, generation
 
 __all__ = ["BUILTIN_PREFIX", "FactParam", "FactSpec", "registered", "spec_of"]
@@ -54,14 +55,12 @@ class FactSpec:
 
         Raises TypeError with a readable message (callers turn it into ArgumentError).
         """
-        bound = _signature(self.func).bind(**args)
-        bound.apply_defaults()
-        return dict(bound.arguments)
+        return _binder(self.func).bind((), args)
 
 
 @functools.cache
-def _signature(func: Callable[..., Any]) -> inspect.Signature:
-    return inspect.signature(func)
+def _binder(func: Callable[..., Any]) -> Binder:
+    return Binder(inspect.signature(func))
 
 
 def _annotation_text(annotation: Any) -> str:

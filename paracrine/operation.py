@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from paracrine.binding import Binder
 from paracrine.changes import Change
 from paracrine.errors import ArgumentError, user_location
 from paracrine.fact import BUILTIN_PREFIX
@@ -146,6 +147,7 @@ class Operation:
         if clash:
             raise TypeError(f"@operation {self.name}: parameter {clash[0]!r} is an engine option name")
         self.signature = signature.replace(parameters=params[1:])
+        self._binder = Binder(self.signature)
         names = [p.name for p in params[1:]]
         self.key_param = next((n for n in ("dest", "path") if n in names), names[0] if names else None)
         self.varkw = next((p.name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
@@ -167,14 +169,11 @@ class Operation:
     def bind(self, args: Sequence[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Check arguments against the signature and annotations; returns them normalised."""
         try:
-            bound = self.signature.bind(*args, **kwargs)
+            values = self._binder.bind(args, kwargs)
         except TypeError as exc:
             raise ArgumentError(f"{self.name}: {exc}") from None
-        bound.apply_defaults()
-        values = dict(bound.arguments)
         for pname, value in list(values.items()):
-            param = self.signature.parameters[pname]
-            if param.kind is inspect.Parameter.VAR_KEYWORD:
+            if pname == self.varkw:
                 continue
             hint = self.hints.get(pname)
             if hint is not None:

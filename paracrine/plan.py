@@ -30,7 +30,7 @@ from paracrine.operation import OpCall
 from paracrine.predict import FactMissing, PredictedState, Unpredictable
 
 if TYPE_CHECKING:
-    import networkx as nx
+    from paracrine.dag import Graph
 
 Status = Literal["change", "ok", "error", "skipped", "incomplete"]
 
@@ -106,7 +106,7 @@ class HostPlan:
     """The plan of one host for one stage: what runs now, and a preview of what is deferred."""
 
     host: str
-    graph: nx.DiGraph
+    graph: Graph
     ops: list[PlannedOp]
     missing: set[FactKey]
     deferred: list[OpCall]
@@ -134,7 +134,7 @@ def effective_user(host: Host, become: bool | str | None) -> str | None:
 class Planner:
     """Plans one host's calls in topological order against one predicted state."""
 
-    def __init__(self, host: Host, graph: nx.DiGraph, facts: HostFacts) -> None:
+    def __init__(self, host: Host, graph: Graph, facts: HostFacts) -> None:
         self.host = host
         self.graph = graph
         self.facts = facts

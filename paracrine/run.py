@@ -44,9 +44,8 @@ from paracrine.plan import HostPlan, PlannedOp, Planner
 from paracrine.targets import Timings
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from paracrine.batches import Spool, StepResult
+    from paracrine.dag import Graph
 
 MAX_ROUNDS = 8
 
@@ -77,7 +76,7 @@ class HostRun:
     stage: Stage = Stage.CONNECTING
     error: ParacrineError | None = None
     calls: list[OpCall] | None = None
-    graph: nx.DiGraph | None = None
+    graph: Graph | None = None
     todo: list[OpCall] = field(default_factory=list)  # calls to plan in the current stage
     plan: HostPlan | None = None  # the current stage's plan (None once applied)
     applied: list[HostPlan] = field(default_factory=list)  # plans of the stages already applied

@@ -9,6 +9,7 @@ user-friendly input into ``T`` first, e.g. :data:`Mode` accepts ``0o644`` or ``"
 from __future__ import annotations
 
 import collections.abc
+import functools
 import posixpath
 import re
 import types
@@ -106,8 +107,9 @@ def check_value(value: Any, hint: Any) -> Any:
     """Return ``value`` (converted where the hint says so) or raise TypeError/ValueError."""
     if hint is Any or hint is object:
         return value
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
+    if type(hint) is type:  # a plain class: the common case, no typing introspection
+        return _check_type(value, hint)
+    origin, args = _parts(hint)
     if origin is Annotated:
         for marker in hint.__metadata__:
             if isinstance(marker, Converter):
@@ -129,6 +131,19 @@ def check_value(value: Any, hint: Any) -> Any:
     if origin is not None:
         return value  # Callable[...] and friends: not checked
     return _check_type(value, hint)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_parts(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    return typing.get_origin(hint), typing.get_args(hint)
+
+
+def _parts(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+    """``typing.get_origin`` and ``get_args`` of ``hint``, remembered (they are slow, and hints repeat)."""
+    try:
+        return _cached_parts(hint)
+    except TypeError:  # an unhashable annotation (a converter without __hash__)
+        return typing.get_origin(hint), typing.get_args(hint)
 
 
 def _check_union(value: Any, args: tuple[Any, ...], hint: Any) -> Any:

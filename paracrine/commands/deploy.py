@@ -16,6 +16,7 @@ from paracrine.factcache import FactCache, state_dir
 from paracrine.targets import select
 
 if TYPE_CHECKING:
+    from paracrine import dag
     from paracrine.report_progress import Progress
     from paracrine.run import DeployRun
 
@@ -240,13 +241,12 @@ def graph(
     return int(ExitCode.FAILED if any(not hr.ok for hr in run.hosts.values()) else ExitCode.OK)
 
 
-def _print_text_graph(name: str, graph_: Any, status: dict[int, str]) -> None:
+def _print_text_graph(name: str, graph_: dag.Graph, status: dict[int, str]) -> None:
     from paracrine import dag
 
     marks = {"change": "~", "error": "!", "skipped": "-", "handler": "h"}
     click.echo(click.style(name, bold=True))
     for call in dag.order(graph_):
-        preds = sorted(graph_.predecessors(call.index))
-        after = ", ".join(f"#{p} ({graph_.edges[p, call.index]['kind']})" for p in preds)
+        after = ", ".join(f"#{node} ({kind})" for node, kind in graph_.before(call.index))
         mark = marks.get(status.get(call.index, "ok"), " ")
         click.echo(f"  {mark} #{call.index} {call.title}  [{call.where}]" + (f"  after {after}" if after else ""))

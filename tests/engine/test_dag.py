@@ -15,7 +15,7 @@ from paracrine.operation import OpCall
 
 def edges(calls: list[OpCall]) -> set[tuple[int, int, str]]:
     graph = dag.build(calls)
-    return {(u, v, data["kind"]) for u, v, data in graph.edges(data=True)}
+    return set(graph.edges())
 
 
 def deploy(tmp_path: Path, source: str) -> list[OpCall]:
@@ -197,3 +197,38 @@ def test_declared_needs_order_a_call_after_what_provides_it(tmp_path: Path) -> N
     )
     assert {(u, v) for u, v, _kind in edges(calls)} == {(0, 3), (3, 1), (2, 3)}
     assert [c.index for c in dag.order(dag.build(calls))] == [0, 2, 3, 1, 4]
+
+
+class _Call:
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def graph_of(count: int, edges: list[tuple[int, int]]) -> dag.Graph:
+    graph = dag.Graph()
+    for index in range(count):
+        graph.add(_Call(index))  # type: ignore[arg-type]
+    for before, after in edges:
+        graph.add_edge(before, after, "requires")
+    return graph
+
+
+def test_the_graph_orders_by_dependency_then_by_lowest_index() -> None:
+    graph = graph_of(6, [(5, 0), (3, 1), (4, 1), (2, 4)])
+    assert graph.order() == [2, 3, 4, 1, 5, 0]  # the lowest ready index first
+    assert graph.ancestors(1) == {2, 3, 4} and graph.ancestors(2) == set()
+    assert graph.cycle() is None
+
+
+def test_the_graph_finds_a_cycle_behind_an_acyclic_part() -> None:
+    graph = graph_of(6, [(0, 1), (1, 2), (0, 2), (3, 4), (4, 5), (5, 3), (2, 3)])
+    assert graph.cycle() == [3, 4, 5]
+    assert set(graph.order()) == {0, 1, 2}  # nodes of a cycle never become ready
+    graph = graph_of(2, [(1, 1)])
+    assert graph.cycle() == [1]
+
+
+def test_a_second_edge_between_two_calls_replaces_the_first_kind() -> None:
+    graph = graph_of(2, [(0, 1)])
+    graph.add_edge(0, 1, "trigger")
+    assert list(graph.edges()) == [(0, 1, "trigger")] and graph.has_edge(0, 1) and not graph.has_edge(1, 0)

@@ -68,6 +68,7 @@ def secret_is_intact(host: Any) -> None:
 
 
 def batch_of(changes: list[Any]) -> Any:
+    from paracrine.dag import Graph
     from paracrine.operation import OpCall, Operation, Options
     from paracrine.plan import HostPlan, PlannedOp
 
@@ -76,10 +77,9 @@ def batch_of(changes: list[Any]) -> Any:
 
     op = Operation(noop)
     ops = [PlannedOp(OpCall(op, {}, Options(), None, "h01", i), "change", [c], [False]) for i, c in enumerate(changes)]
-    import networkx as nx
-
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(len(changes)))
+    graph = Graph()
+    for planned in ops:
+        graph.add(planned.call)
     return build_batch(HostPlan("h01", graph, ops, set(), []), "test", set(), Spool())
 
 
