@@ -189,15 +189,16 @@ def _implicit_edges(graph: Graph, calls: Sequence[OpCall]) -> None:
     for call in calls:
         for item in _provides(call):
             providers.setdefault(item, call.index)
+    needs = {call.index: _needs(call) for call in calls}
     last_on_path: dict[str, int] = {}
     for call in calls:  # operations on the same path run in declaration order, each after the previous
-        for kind, path in _needs(call):
+        for kind, path in needs[call.index]:
             if kind == "path":
                 if path in last_on_path and not graph.has_edge(last_on_path[path], call.index):
                     graph.add_edge(last_on_path[path], call.index, kind="implicit")
                 last_on_path[path] = call.index
     for call in calls:
-        for kind, name in _needs(call):
+        for kind, name in needs[call.index]:
             provider = _closest_dir(providers, name, call.index) if kind == "path" else providers.get((kind, name))
             if provider is not None and provider != call.index and not graph.has_edge(provider, call.index):
                 graph.add_edge(provider, call.index, kind="implicit")

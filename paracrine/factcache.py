@@ -59,13 +59,17 @@ def _encode(value: Any) -> Any:
     return value
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"__bytes__"}:
-            return base64.b64decode(value["__bytes__"])
-        return {k: _decode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
+class _BadBytes(ValueError):
+    """A ``{"__bytes__": ...}`` entry that is not base64: the file is damaged, not merely unreadable."""
+
+
+def _decode(value: dict[str, Any]) -> Any:
+    """``json.loads``' object hook: the bytes that :func:`_encode` wrote, back (in the C parser's pass)."""
+    if len(value) == 1 and "__bytes__" in value:
+        try:
+            return base64.b64decode(value["__bytes__"], validate=True)
+        except (TypeError, ValueError) as exc:
+            raise _BadBytes(f"bytes that are not base64: {exc}") from None
     return value
 
 
@@ -110,16 +114,17 @@ class FactCache:
 
     def _parse(self, host: str) -> dict[str, CachedFact]:
         try:
-            doc = json.loads(self.path(host).read_text(encoding="utf-8"))
+            doc = json.loads(self.path(host).read_text(encoding="utf-8"), object_hook=_decode)
+        except _BadBytes as exc:
+            self._damaged(host, exc)
+            return {}
         except (OSError, ValueError):
             return {}
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             return {}
         try:
             return {
-                key: CachedFact(
-                    e["fact"], dict(e["args"]), e["user"], _decode(e["value"]), e.get("fp"), float(e["time"])
-                )
+                key: CachedFact(e["fact"], dict(e["args"]), e["user"], e["value"], e.get("fp"), float(e["time"]))
                 for key, e in doc["facts"].items()
                 if isinstance(key, str)
             }

@@ -67,3 +67,15 @@ def test_the_patched_mitogen_hook_still_exists() -> None:
     source = inspect.getsource(mitogen.parent)  # the file, not the (possibly patched) module attribute
     assert "\ndef _get_core_source():" in source, "mitogen.parent._get_core_source is gone or takes arguments"
     assert "_get_core_source()" in source.split("\ndef _get_core_source():", 1)[1]  # still called to boot contexts
+
+
+def test_the_first_stage_source_is_read_once_per_process() -> None:
+    import inspect
+
+    coresource.install()
+    stage = mitogen.parent.Connection._first_stage
+    first = mitogen.parent.inspect.getsourcelines(stage)
+    lines, start = inspect.getsourcelines(stage)
+    assert first == (list(lines), start)
+    assert mitogen.parent.inspect.getsourcelines(stage) is first
+    assert mitogen.parent.inspect.ismethod is inspect.ismethod  # the rest is inspect's own

@@ -69,6 +69,7 @@ def test_unreadable_or_old_caches_are_empty(tmp_path: Path, content: str, capsys
         {"k": {"fact": "x"}},
         {"k": {"fact": "x", "args": 5, "user": None, "value": 1, "time": 0}},
         {"k": {"fact": "x", "args": {}, "user": None, "value": 1, "time": "soon"}},
+        {"k": {"fact": "x", "args": {}, "user": None, "value": {"__bytes__": "not base64!"}, "time": 0}},
         [1, 2],
     ],
 )
