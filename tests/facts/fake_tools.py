@@ -64,14 +64,15 @@ def fake_psql(directory: Path, rules: list[tuple[str, str, int]]) -> Iterator[li
     tool.write_text(f"#!{sys.executable}\n{PSQL}")
     tool.chmod(0o755)
     (directory / "rules.json").write_text(json.dumps(rules))
-    saved = _command.STANDARD_PATH, postgresql.run_as
+    saved = _command.STANDARD_PATH, postgresql.run_as, postgresql.CLIENTS
     _command.STANDARD_PATH = f"{directory}:{saved[0]}"
     postgresql.run_as = lambda user: None  # type: ignore[assignment]
+    postgresql.CLIENTS = str(directory / "no-versioned-clients")  # the fake on the PATH, not this machine's psql
     calls: list[dict[str, Any]] = []
     try:
         yield calls
     finally:
-        _command.STANDARD_PATH, postgresql.run_as = saved
+        _command.STANDARD_PATH, postgresql.run_as, postgresql.CLIENTS = saved
         log = directory / "calls.json"
         if log.exists():
             calls.extend(json.loads(line) for line in log.read_text().splitlines())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from paracrine.changes import RunSQL
@@ -89,12 +91,29 @@ def test_run_sql_shows_its_sql_unless_masked() -> None:
     assert RunSQL("SELECT 1", predicted=(known,)).effects() == [known]
 
 
-def test_psql_invocation() -> None:
+def test_psql_invocation(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from paracrine.facts import postgresql
+
+    monkeypatch.setattr(postgresql, "CLIENTS", str(tmp_path / "none"))
     argv, env = psql_invocation(2001, "app", single_transaction=True)
     assert argv == ["psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--single-transaction", "--file", "-"]
     assert env == {"PGDATABASE": "app", "PGPORT": "2001", "PGCLIENTENCODING": "UTF8", "PGAPPNAME": "paracrine"}
     argv, env = psql_invocation(5432, "postgres", tuples=True, read_only=True)
     assert "--record-separator-zero" in argv and env["PGOPTIONS"] == "-c default_transaction_read_only=on"
+
+
+def test_psql_is_the_newest_versioned_client_when_there_is_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from paracrine.facts import postgresql
+
+    monkeypatch.setattr(postgresql, "CLIENTS", str(tmp_path))
+    for version, executable in (("13", True), ("15", True), ("16", False), ("9.6", True)):
+        tool = tmp_path / version / "bin" / "psql"
+        tool.parent.mkdir(parents=True)
+        tool.write_text("#!/bin/sh\n")
+        tool.chmod(0o755 if executable else 0o644)
+    (tmp_path / "README").write_text("not a version")
+    assert postgresql.psql_binary() == str(tmp_path / "15" / "bin" / "psql")  # 16 is not executable
+    assert psql_invocation(5432, "postgres")[0][0] == str(tmp_path / "15" / "bin" / "psql")
 
 
 def test_run_sql_without_a_postgres_user_fails_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
