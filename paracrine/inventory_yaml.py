@@ -82,13 +82,7 @@ def load_yaml(path: Path) -> Inventory:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:  # e.g. control characters, not UTF-8
         raise InventoryError(f"invalid YAML: {' '.join(str(exc).split())}", where=where) from None
     doc = _data(doc, "the inventory", where)
-    for key in doc:
-        if key not in _YAML_KEYS:
-            raise InventoryError(
-                f"unknown top-level key {key!r}",
-                where=where,
-                hint=did_you_mean(key, _YAML_KEYS) or "expected hosts, groups and defaults",
-            )
+    _known_keys(doc, _YAML_KEYS, "unknown top-level key", where, "expected hosts, groups and defaults")
     builder = InventoryBuilder(where)
     builder.lines = _yaml_lines(node)
     builder.defaults = _data(doc.get("defaults"), "defaults", where)
@@ -142,14 +136,15 @@ def _yaml_group(group: str, body: Any, where: str) -> tuple[list[str], dict[str,
         members, data = body, {}
     else:
         body = _data(body, f"group {group!r}", where)
-        for key in body:
-            if key not in _GROUP_KEYS:
-                raise InventoryError(
-                    f"group {group!r} has unknown key {key!r}",
-                    where=where,
-                    hint=did_you_mean(key, _GROUP_KEYS) or "a group has hosts: and data:",
-                )
+        _known_keys(body, _GROUP_KEYS, f"group {group!r} has unknown key", where, "a group has hosts: and data:")
         members, data = body.get("hosts") or [], _data(body.get("data"), f"data of group {group!r}", where)
     if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
         raise InventoryError(f"hosts of group {group!r} must be a list of names", where=where)
     return members, data
+
+
+def _known_keys(mapping: dict[str, Any], allowed: tuple[str, ...], problem: str, where: str, otherwise: str) -> None:
+    """Raise for the first key of ``mapping`` not in ``allowed``: ``<problem> 'key'``, with a did-you-mean hint."""
+    for key in mapping:
+        if key not in allowed:
+            raise InventoryError(f"{problem} {key!r}", where=where, hint=did_you_mean(key, allowed) or otherwise)
