@@ -209,6 +209,11 @@ class Gatherer:
             pending = self.session.send(host, context, gather, self._requests(host, wanted), self._lock(host))
             self._early[host] = (wanted, pending)
 
+    def in_flight_keys(self, host: str) -> set[FactKey]:
+        """The keys of the prefetch in flight to ``host`` (empty if none)."""
+        early = self._early.get(host)
+        return set(early[0]) if early is not None else set()
+
     def _collect_early(self, hosts: Iterable[str], errors: dict[str, FetchError]) -> None:
         for host in hosts:
             early = self._early.pop(host, None)
