@@ -210,14 +210,22 @@ class DeployRun:
         fact that runs a command, the host's first call waits for the first
         planning pass instead, and sends such facts only if this run asks for them.
         """
+        reused = dict(self.session.contexts) if not self.session.connecting else {}
         if not self.session.connecting and not self.session.contexts:
             self.session.start_connecting(self.inventory.hosts, resolve=self.inventory.resolve)
         self._saved = {h.name: self.cache.load_keys(h.name, self.deploy_id) for h in self.inventory.hosts}
         self.session.on_connected(self._on_connected)
+        for host, context in reused.items():  # a session kept from an earlier run (`paracrine watch`)
+            if host in self.hosts:
+                self._send_first(host, context)
 
     def _on_connected(self, host: str, context: Any) -> None:
         seconds = self.session.connect_seconds.get(host, 0.0)
         self._notify(self.hosts[host], "connected", {"note": f"connected in {seconds:.2f} s"})
+        self._send_first(host, context)
+
+    def _send_first(self, host: str, context: Any) -> None:
+        """Send the host its first fact call now, or hold it for the first planning pass."""
         saved = self._saved.get(host, set())
         safe = {k for k in saved if prefetchable(k)}
         with self._lock:
