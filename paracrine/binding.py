@@ -22,7 +22,7 @@ _EXTRA = inspect.Parameter.VAR_KEYWORD
 class Binder:
     """Binds arguments to one signature; :meth:`bind` returns them by name, defaults filled in, in parameter order."""
 
-    __slots__ = ("_names", "_params", "_positional", "_simple", "signature")
+    __slots__ = ("_extra", "_names", "_params", "_positional", "_simple", "signature")
 
     def __init__(self, signature: inspect.Signature) -> None:
         self.signature = signature
@@ -31,6 +31,7 @@ class Binder:
         self._positional = [p.name for p in params if p.kind is _POSITIONAL]
         self._names = frozenset(p.name for p in params if p.kind is not _EXTRA)
         self._params = [(p.name, p.default, p.kind is _EXTRA) for p in params]
+        self._extra = any(p.kind is _EXTRA for p in params)
 
     def bind(self, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """The arguments by parameter name; TypeError (from ``inspect``) when they do not fit."""
@@ -42,7 +43,7 @@ class Binder:
         for name, value in kwargs.items():
             if name in self._names and name not in given:
                 given[name] = value
-            elif name not in self._names and len(self._names) < len(self._params):  # there is a **extra
+            elif name not in self._names and self._extra:
                 extra[name] = value
             else:  # given twice, or unknown without a **extra
                 return self._inspect(args, kwargs)

@@ -279,11 +279,8 @@ class DeployRun:
         """Plan ``todo`` until no host misses a fact; ``first``: the run's first pass (it also connects)."""
         timed = first or threading.current_thread() is threading.main_thread()
         for _ in range(MAX_ROUNDS):
-            wanted = {
-                hr.name: missing
-                for hr in todo
-                if hr.ok and (missing := self._plan_host(hr, prepare_only=first and self._prefetched(hr)))
-            }
+            sent = self.gatherer.in_flight_keys if first else lambda _host: set()
+            wanted = {hr.name: missing for hr in todo if hr.ok and (missing := self._plan_host(hr, sent=sent(hr.name)))}
             todo = [hr for hr in todo if hr.name in wanted]  # the others' facts did not change: their plans stand
             if timed:
                 self.timings.mark("plan")
@@ -303,31 +300,23 @@ class DeployRun:
             if hr.ok:
                 self._fail(hr, FactError(f"facts did not settle after {MAX_ROUNDS} rounds"))
 
-    def _plan_host(self, hr: HostRun, *, prepare_only: bool = False) -> set[FactKey]:
+    def _plan_host(self, hr: HostRun, *, sent: set[FactKey] | None = None) -> set[FactKey]:
         """Plan one host's remaining calls; returns the facts it still misses.
 
-        ``prepare_only``: load the deploy files and build the graph, but plan only once
-        the facts of the host's first call are in (they are returned as missing).
+        ``sent``: the keys of the host's first call when it is already on its way (first
+        pass only). Then the host is only prepared (deploy files, graph) and planned once
+        those facts are in: planning without any fact could no longer add to that call.
+        Every host of a `paracrine watch` cycle is in that case; the pass was half of the
+        planning CPU of a 100-host cycle. A host not yet connected is planned as before,
+        so what the pass finds still goes into its first call.
         """
         start = time.perf_counter()
         try:
-            return self._plan_host_once(hr, prepare_only)
+            return self._plan_host_once(hr, sent or set())
         finally:
             hr.plan_seconds += time.perf_counter() - start
 
-    def _prefetched(self, hr: HostRun) -> bool:
-        """Whether the host's first call, with facts, is already on its way without what the first pass adds.
-
-        Then the first pass only prepares the host (deploy files, graph) and plans it once
-        that call's facts are in: planning without any fact could no longer add to the
-        call. It is what happens to every host of a `paracrine watch` cycle (connected
-        before the cycle starts); the pass was half of the planning CPU of a 100-host
-        cycle. A host not yet connected is planned as before, so what the pass finds
-        still goes into its first call.
-        """
-        return bool(self.gatherer.in_flight_keys(hr.name))
-
-    def _plan_host_once(self, hr: HostRun, prepare_only: bool = False) -> set[FactKey]:
+    def _plan_host_once(self, hr: HostRun, sent: set[FactKey]) -> set[FactKey]:
         if hr.calls is None:
             try:
                 hr.calls = load_calls(self.files, hr.host, self._deploy_lookup(hr))
@@ -340,8 +329,8 @@ class DeployRun:
             except ParacrineError as exc:
                 self._fail(hr, exc)
                 return set()
-        if prepare_only:
-            return self.gatherer.in_flight_keys(hr.name)
+        if sent:
+            return sent
         assert hr.graph is not None
         hr.plan = Planner(hr.host, hr.graph, self.gatherer.facts(hr.name)).plan(hr.todo, hr.changed(), hr.blocked())
         return set(hr.plan.missing)
