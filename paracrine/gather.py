@@ -119,12 +119,16 @@ class HostFacts:
 
     host: str
     values: dict[FactKey, Any] = field(default_factory=dict)
+    asked: set[FactKey] = field(default_factory=set)
+    """The keys planning asked for (present or not): what the next run prefetches."""
 
     def has(self, key: FactKey) -> bool:
+        self.asked.add(key)
         return key in self.values
 
     def get(self, key: FactKey) -> Any:
         """The value of ``key``; raises :class:`FactError` if it failed on the target."""
+        self.asked.add(key)
         value = self.values[key]
         if isinstance(value, FactFailure):
             raise FactError(f"fact {key.label()} failed: {value.type}: {value.message}", remote_type=value.type)
@@ -179,11 +183,15 @@ class Gatherer:
         """Drop what was gathered on ``host`` (it changed: the next fetch gathers again)."""
         dropped = self.gathered.pop(host, None)
         if dropped is not None:
-            self._read.setdefault(host, set()).update(dropped.values)
+            self._read.setdefault(host, set()).update(dropped.asked)
 
     def read(self, host: str) -> set[FactKey]:
-        """Every fact key this run read on ``host``, in every stage."""
-        return self._read.get(host, set()) | set(self.facts(host).values)
+        """Every fact key this run asked for on ``host``, in every stage.
+
+        Not what was merely prefetched: a key the last run read but this one no longer
+        asks for (a changed path, a removed operation) is not sent again next time.
+        """
+        return self._read.get(host, set()) | self.facts(host).asked
 
     def _cached(self, host: str) -> dict[str, CachedFact]:
         if host not in self._disk:

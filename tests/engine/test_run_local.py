@@ -289,6 +289,22 @@ def test_saved_keys_of_safe_facts_are_sent_as_soon_as_the_host_is_up(tmp_path: P
     assert set(second.gatherer.facts("local1").values) == saved
 
 
+def test_a_saved_key_the_deploy_no_longer_asks_for_is_sent_once_then_forgotten(tmp_path: Path, start: Any) -> None:
+    deploy = site(tmp_path, 'from paracrine.operations import files\nfiles.directory("TMP/x")\n')
+    first, _events = start(deploy, plan=False)
+    old = make_key("files.path_info", {"path": f"{tmp_path}/renamed-since"})  # read by an older version of the deploy
+    first.cache.save_keys("local1", first.deploy_id, [old])
+    first.connect()
+    first.plan()
+    assert old in first.gatherer.facts("local1").values  # prefetched: the target did the work once
+    first.remember_keys()
+    first.close()
+    saved = first.cache.load_keys("local1", first.deploy_id)
+    assert old not in saved and make_key("files.path_info", {"path": f"{tmp_path}/x"}) in saved
+    second, _events = start(deploy)
+    assert old not in second.gatherer.facts("local1").values
+
+
 def test_the_run_lock(tmp_path: Path, start: Any) -> None:
     deploy = site(tmp_path, 'from paracrine.operations import files\nfiles.directory("TMP/locked")\n')
     holder, _events = start(deploy, apply=True, cache_dir=tmp_path / "c1")
