@@ -39,6 +39,7 @@ LAZY_COMMANDS = {
     "op": "paracrine.commands.op:op",
     "run": "paracrine.commands.run:run_command",
     "disconnect": "paracrine.commands.disconnect:disconnect",
+    "agent": "paracrine.commands.agent:agent",
     "watch": "paracrine.commands.watch:watch",
     "lab": "paracrine.lab.cli:lab",
 }
@@ -94,6 +95,7 @@ def cli() -> None:
       paracrine op web files.directory path=/srv/x mode=0755
       paracrine graph deploy.py --dot
       paracrine watch deploy.py -y         apply again whenever a project file changes
+      paracrine agent start                keep hosts connected between runs
       paracrine disconnect                 close the ssh connections kept for later runs
       paracrine lab up 3                   throwaway Debian hosts for tests and demos
     """
@@ -102,6 +104,11 @@ def cli() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with a documented code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from paracrine import agent_client
+
+    code = agent_client.try_run(args)  # a running `paracrine agent` keeps the hosts connected between runs
+    if code is not None:
+        sys.exit(code)
     debug = "--debug" in args or bool(os.environ.get("PARACRINE_DEBUG"))
     sys.exit(run(args, debug=debug))
 

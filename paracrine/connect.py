@@ -120,6 +120,10 @@ class Session:
             self.broker.shutdown()
             self.broker.join()
 
+    def lost(self) -> list[str]:
+        """Hosts whose context is gone since it connected (the host restarted, its ssh ended): no route to it."""
+        return [name for name, ctx in self.contexts.items() if self.router.stream_by_id(ctx.context_id) is None]
+
     def channel(self, on_message: Callable[[Any], None]) -> tuple[Any, Callable[[], None]]:
         """A Mitogen Sender a target can send messages to during a call; ``on_message`` gets each one.
 

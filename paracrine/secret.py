@@ -61,6 +61,12 @@ def remember(value: str) -> None:
             _known.add(str.__str__(value))
 
 
+def forget() -> None:
+    """Forget every secret value (``paracrine agent``: a run's secrets are not kept for the next one)."""
+    with _lock:
+        _known.clear()
+
+
 def redact(text: str) -> str:
     """``text`` with every known secret value replaced by ``***``."""
     if not _known:

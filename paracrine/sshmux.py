@@ -52,31 +52,35 @@ def control_dir() -> Path:
     return private_dir(path)
 
 
-def private_dir(path: Path) -> Path:
-    """``path`` as a directory only this user can use: created 0700, else checked (never followed)."""
+def private_dir(path: Path, purpose: str = "ssh master connections (ssh_reuse)") -> Path:
+    """``path`` as a directory only this user can use: created 0700, else checked (never followed).
+
+    ``purpose``: what the directory holds, for the error.
+    """
     try:
         path.mkdir(mode=0o700)
     except FileExistsError:
         pass
     except OSError as exc:
-        raise _refused(path, f"cannot be created ({exc.strerror})") from None
+        raise _refused(purpose, path, f"cannot be created ({exc.strerror})") from None
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
-        raise _refused(path, "is a symbolic link")
+        raise _refused(purpose, path, "is a symbolic link")
     if not stat.S_ISDIR(info.st_mode):
-        raise _refused(path, "is not a directory")
+        raise _refused(purpose, path, "is not a directory")
     if info.st_uid != os.geteuid():
-        raise _refused(path, f"belongs to uid {info.st_uid}, not to you (uid {os.geteuid()})")
+        raise _refused(purpose, path, f"belongs to uid {info.st_uid}, not to you (uid {os.geteuid()})")
     if info.st_mode & 0o022:
-        raise _refused(path, f"is writable by {'group' if info.st_mode & 0o020 else 'others'} (mode "
+        raise _refused(purpose, path, f"is writable by {'group' if info.st_mode & 0o020 else 'others'} (mode "
                        f"{info.st_mode & 0o777:04o})")  # fmt: skip
     return path
 
 
-def _refused(path: Path, problem: str) -> SetupError:
+def _refused(purpose: str, path: Path, problem: str) -> SetupError:
+    ssh = purpose.startswith("ssh")
     return SetupError(
-        f"ssh master connections (ssh_reuse): {path} {problem}, so another user could reach the sockets",
-        hint=f"remove {path} (Paracrine creates it, mode 0700), or set ssh_reuse: false",
+        f"{purpose}: {path} {problem}, so another user could reach the sockets",
+        hint=f"remove {path} (Paracrine creates it, mode 0700)" + (", or set ssh_reuse: false" if ssh else ""),
     )
 
 

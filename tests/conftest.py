@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,9 @@ from typing import Any
 import pytest
 
 pytest_plugins = ["paracrine.testing"]
+
+# A developer's running `paracrine agent` must not take the tests' runs (tests/test_agent.py starts its own).
+os.environ["PARACRINE_AGENT"] = "off"
 
 
 @pytest.fixture(scope="module")

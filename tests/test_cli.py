@@ -64,7 +64,7 @@ def test_help_lists_commands_and_exit_codes() -> None:
     commands = re.search(r"^Commands:\n((?:  .*\n)+)", result.stdout, re.MULTILINE)
     assert commands is not None, result.stdout
     listed = {line.split()[0] for line in commands.group(1).splitlines()}
-    assert listed == {"deploy", "disconnect", "facts", "graph", "lab", "ops", "op", "run", "watch"}
+    assert listed == {"agent", "deploy", "disconnect", "facts", "graph", "lab", "ops", "op", "run", "watch"}
     assert "Exit codes:" in result.stdout
     documented = {
         int(m.group(1)) for m in re.finditer(r"^\s+(\d+)\s+\S", result.stdout.split("Exit codes:")[1], re.MULTILINE)

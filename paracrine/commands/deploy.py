@@ -95,24 +95,28 @@ def deploy(
     3 bad input (nothing ran), 4 missing tool or permission, 130 interrupted.
     """
     _check_files(files)
-    hosts = select(inventory, limits, base_dir=files[0].resolve().parent, relays=relays)
-    from paracrine.connect import Session
-
-    session = Session(parallel=parallel)
-    session.start_connecting(hosts.hosts, resolve=hosts.resolve)  # first: the rest of the start-up overlaps it
-    from paracrine.report_progress import Progress
-    from paracrine.run import DeployRun
+    base = files[0].resolve().parent
+    hosts = select(inventory, limits, base_dir=base, relays=relays)
+    from paracrine import agent
 
     applying = not (dry_run or check)
-    cache = FactCache(state_dir_of(state_dir))
-    progress = Progress(verbose=verbose)
-    progress.start()
-    with DeployRun(
-        files, hosts, cache=cache, session=session, apply=applying, wait_lock=wait_lock, listener=progress.event
-    ) as run:
-        return plan_confirm_apply(
-            run, progress, applying=applying, check=check, diff=diff, yes=yes, as_json=as_json, verbose=verbose
-        )
+    # A new session, connecting from here on (the rest of the start-up overlaps it); in `paracrine agent`, the kept one.
+    with agent.session_for(hosts, parallel, base=base, applying=applying) as (session, runs):
+        from paracrine.report_progress import Progress
+        from paracrine.run import DeployRun
+
+        cache = FactCache(state_dir_of(state_dir))
+        progress = Progress(verbose=verbose)
+        progress.start()
+        kept = agent.pool() is not None
+        with DeployRun(
+            files, hosts, cache=cache, session=session, apply=applying, wait_lock=wait_lock, listener=progress.event,
+            keep_session=kept,
+        ) as run:  # fmt: skip
+            runs.append(run)
+            return plan_confirm_apply(
+                run, progress, applying=applying, check=check, diff=diff, yes=yes, as_json=as_json, verbose=verbose
+            )
 
 
 def plan_confirm_apply(

@@ -18,8 +18,9 @@ def disconnect(inventory: str | None, limits: tuple[str, ...]) -> int:
     """Close the SSH master connections kept open between runs (ssh_reuse).
 
     Without -i, every master whose socket is in Paracrine's socket directory
-    (~/.cache/paracrine/ssh); with -i (and --limit), those of the inventory's hosts.
-    Nothing on the hosts changes. Prints how many masters were closed.
+    (~/.cache/paracrine/ssh), and the agent (`paracrine agent`) if one runs; with -i
+    (and --limit), those of the inventory's hosts. Nothing on the hosts changes.
+    Prints how many masters were closed.
 
     \b
       paracrine disconnect
@@ -28,6 +29,10 @@ def disconnect(inventory: str | None, limits: tuple[str, ...]) -> int:
     Exit codes: 0 (also when none was open); 3 bad input; 4 the socket directory is not private.
     """
     if inventory is None and not limits:
+        from paracrine.commands.agent import stop_agent
+
+        if stop_agent():
+            report.echo("stopped the agent (paracrine agent)")
         closed = sshmux.disconnect()
     else:
         hosts = select(inventory, limits)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -124,7 +123,9 @@ def watch(
                         + (f" and {len(changed) - 5} more" if len(changed) > 5 else ""))  # fmt: skip
             modules = [p for p in changed if p.endswith(".py") and p not in deploys]
             if modules:
-                _forget_modules(root)
+                from paracrine.agent import forget_user_modules
+
+                forget_user_modules([root])  # the next cycle imports them afresh (not an installed package)
                 if session is not None:
                     session.close()
                     session = None
@@ -210,15 +211,6 @@ def wait_for_change(
                 now = later
             changed = sorted(p for p in now.keys() | before.keys() if now.get(p) != before.get(p))
             return changed, now
-
-
-def _forget_modules(root: Path) -> None:
-    """Drop the user's modules under ``root`` from ``sys.modules``, so the next cycle imports them afresh."""
-    prefix = str(root) + os.sep
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if path and os.path.abspath(path).startswith(prefix) and not name.startswith("paracrine"):
-            del sys.modules[name]
 
 
 def _shown(path: str, root: Path) -> str:

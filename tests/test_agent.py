@@ -1,0 +1,185 @@
+"""``paracrine agent``: runs handed to it keep their hosts connected; everything else is as without it.
+
+Real processes: an agent started with ``python -m paracrine.agent`` on a socket of the
+test's own, clients run as ``python -m paracrine``, and hosts with the ``@local``
+connector (a real Mitogen context, a child process of the agent). Which process
+ran a deploy's command on the "host" tells whether the context was kept.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from paracrine.agent_client import ask
+
+Client = Callable[..., subprocess.CompletedProcess[str]]
+
+DEPLOY = """\
+import os
+from paracrine.operations import files, server
+files.directory("{tmp}/made-" + os.environ.get("DEMO_NAME", "none"))
+server.shell("echo $PPID >> {tmp}/pids", title="who runs commands")
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    run_dir = tmp_path / "sock"
+    run_dir.mkdir(mode=0o700)
+    values = dict(os.environ)
+    values.pop("PARACRINE_AGENT", None)  # the test suite turns agents off; these tests want theirs
+    values.update(
+        PARACRINE_AGENT_SOCKET=str(run_dir / "agent.sock"),
+        PARACRINE_TARGET_STATE_DIR=str(tmp_path / "target-state"),
+        NO_COLOR="1",
+    )
+    return values
+
+
+@pytest.fixture
+def agent(env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    log = (tmp_path / "agent.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paracrine.agent", "--idle", "120"], env=env, stdout=log, stderr=log, cwd="/"
+    )
+    socket_path = Path(env["PARACRINE_AGENT_SOCKET"])
+    deadline = time.monotonic() + 20
+    while _ping(env) is None:
+        assert proc.poll() is None, (tmp_path / "agent.log").read_text()
+        assert time.monotonic() < deadline, "the agent did not answer"
+        time.sleep(0.05)
+    assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
+    yield proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    log.close()
+
+
+def _ping(env: dict[str, str]) -> dict[str, object] | None:
+    return ask({"ping": True}, Path(env["PARACRINE_AGENT_SOCKET"]))
+
+
+@pytest.fixture
+def client(env: dict[str, str], tmp_path: Path) -> Client:
+    def run(*args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "paracrine", *args]
+        env_ = {**env, **(extra or {})}
+        return subprocess.run(argv, env=env_, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+
+    return run
+
+
+@pytest.fixture
+def deploy(tmp_path: Path) -> Path:
+    path = tmp_path / "deploy.py"
+    path.write_text(DEPLOY.format(tmp=tmp_path))
+    return path
+
+
+def pids(tmp_path: Path) -> list[str]:
+    return (tmp_path / "pids").read_text().split()
+
+
+def test_runs_in_the_agent_keep_the_host_connected(
+    agent: subprocess.Popen[bytes], client: Client, deploy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    first = client(str(deploy), "-i", "@local", "-y", extra={"DEMO_NAME": "one"})
+    assert first.returncode == 0, first.stderr
+    assert "@local: done" in first.stderr + first.stdout
+    second = client(str(deploy), "-i", "@local", "-y", extra={"DEMO_NAME": "two"})
+    assert second.returncode == 0, second.stderr
+    # the client's environment reached the deploy file, each run its own
+    assert (tmp_path / "made-one").is_dir() and (tmp_path / "made-two").is_dir()
+    one, two = pids(tmp_path)
+    assert one == two, "the second run started a new interpreter on the host"
+    status = _ping(env)
+    assert status is not None and status["hosts"] == 1 and status["busy"] is False
+    # --check's exit code comes back through the agent: the shell is a change every time
+    check = client(str(deploy), "-i", "@local", "--check")
+    assert check.returncode == 2, check.stdout + check.stderr
+    assert "who runs commands" in check.stdout
+    without = client(str(deploy), "-i", "@local", "-y", extra={"PARACRINE_AGENT": "off"})
+    assert without.returncode == 0
+    assert pids(tmp_path)[-1] != one  # without the agent: a fresh interpreter
+
+
+def test_a_changed_user_module_drops_the_kept_session(
+    agent: subprocess.Popen[bytes], client: Client, tmp_path: Path
+) -> None:
+    (tmp_path / "helper.py").write_text('NAME = "first"\n')
+    deploy = tmp_path / "site.py"
+    deploy.write_text(
+        "from helper import NAME\nfrom paracrine.operations import files, server\n"
+        f'files.directory("{tmp_path}/dir-" + NAME)\nserver.shell("echo $PPID >> {tmp_path}/pids")\n'
+    )
+    assert client(str(deploy), "-i", "@local", "-y").returncode == 0
+    (tmp_path / "helper.py").write_text('NAME = "second!"\n')  # another size: a changed stamp however fast
+    result = client(str(deploy), "-i", "@local", "-y")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "dir-second!").is_dir(), "the agent kept the old module"
+    first, second = pids(tmp_path)
+    assert first != second, "a target may hold the old module: the session must be new"
+
+
+def test_ctrl_c_interrupts_the_run_and_the_agent_carries_on(
+    agent: subprocess.Popen[bytes], client: Client, tmp_path: Path, env: dict[str, str]
+) -> None:
+    slow = tmp_path / "slow.py"
+    slow.write_text(
+        f'from paracrine.operations import server\nserver.shell("touch {tmp_path}/started; sleep 60", title="slow")\n'
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "paracrine", str(slow), "-i", "@local", "-y"],
+        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "started").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    # meanwhile the agent is busy: another run happens in its own process, as without an agent
+    # (a dry run: the host's run lock is held by the run in the agent, as it would be by any run)
+    other = tmp_path / "other.py"
+    other.write_text(f'from paracrine.operations import files\nfiles.directory("{tmp_path}/other")\n')
+    dry = client(str(other), "-i", "@local", "--check")
+    assert dry.returncode == 2 and "files.directory" in dry.stdout, dry.stdout + dry.stderr
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out + err
+    assert "interrupted" in err
+    assert agent.poll() is None
+    again = client(str(other), "-i", "@local", "-y")
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "other").is_dir()
+    status = _ping(env)
+    assert status is not None and status["busy"] is False
+
+
+def test_stop_closes_everything(
+    agent: subprocess.Popen[bytes], client: Client, deploy: Path, env: dict[str, str]
+) -> None:
+    assert client(str(deploy), "-i", "@local", "-y").returncode == 0
+    stopped = client("agent", "stop")
+    assert stopped.returncode == 0 and "agent stopped" in stopped.stdout
+    assert agent.wait(timeout=30) == 0
+    assert not Path(env["PARACRINE_AGENT_SOCKET"]).exists()
+    status = client("agent", "status")
+    assert status.returncode == 1 and "no agent is running" in status.stdout
+    assert client(str(deploy), "-i", "@local", "-y").returncode == 0  # no agent: the run happens in the client
+
+
+def test_start_refuses_a_socket_directory_others_can_write(client: Client, env: dict[str, str]) -> None:
+    directory = Path(env["PARACRINE_AGENT_SOCKET"]).parent
+    directory.chmod(0o777)
+    result = client("agent", "start")
+    assert result.returncode == 4
+    assert "is writable by group" in result.stderr and "nothing" not in result.stderr
