@@ -6,7 +6,9 @@
    written to and read back from its PostgreSQL;
 4. run again: every host in sync, one fact round trip and no apply round trip per host;
 5. change one line of configuration (the greeting): exactly that change is applied, the
-   app is restarted once, and the page shows the new greeting.
+   app is restarted once, and the page shows the new greeting;
+6. start ``paracrine agent`` (on a socket of the showcase's own) and run again: the hosts
+   stay connected between runs, so a run that changes nothing costs only its fact round trip.
 
 Run: ``python demo/showcase.py`` (scripts/demo does, after installing what is needed).
 """
@@ -16,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -109,8 +113,8 @@ def restarts(lab_root: Path, host: str) -> int:
 
 
 def run(base: int, lab_root: Path, report: Report) -> Report:
-    """Steps 3-5 against running lab hosts (the wheelhouse built, the inventory's port base ``base``)."""
-    env = {"DEMO_PORT_BASE": str(base)}
+    """Steps 3-6 against running lab hosts (the wheelhouse built, the inventory's port base ``base``)."""
+    env = {"DEMO_PORT_BASE": str(base), "PARACRINE_AGENT": "off"}  # steps 3-5: each run on its own
     print("== first apply (the first time, installing packages takes a minute or two) ==", flush=True)
     report.seconds["first apply"], _ = deploy("-y", env=env, echo=True)
     check_pages(report, base, "Hello from Paracrine")
@@ -133,7 +137,37 @@ def run(base: int, lab_root: Path, report: Report) -> Report:
     report.check(changed == expected, "the change applied exactly the config file and the app's restart on each host")
     report.check(all(restarts(lab_root, h) == before[h] + 1 for h in HOSTS), "the app was restarted once on each host")
     check_pages(report, base, NEW_GREETING)
+    with_agent(report, {**env, "DEMO_GREETING": NEW_GREETING})
     return report
+
+
+def with_agent(report: Report, env: dict[str, str], runs: int = 3) -> None:
+    """Step 6: zero-change runs handed to a ``paracrine agent``, which keeps the hosts connected between them."""
+    print("== with `paracrine agent`: the hosts stay connected between runs ==", flush=True)
+    with tempfile.TemporaryDirectory(prefix="paracrine-demo-agent-") as private:  # mode 0700
+        env = {**env, "PARACRINE_AGENT": "on", "PARACRINE_AGENT_SOCKET": f"{private}/agent.sock"}
+        started = subprocess.run([*paracrine(), "agent", "start", "--idle", "300"], env={**os.environ, **env},
+                                 check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        if started.returncode != 0:
+            raise SystemExit(f"demo: `paracrine agent start` exited {started.returncode}:\n{started.stdout}")
+        try:
+            deploy("-y", env=env)  # the agent connects the hosts
+            seconds = []
+            for _ in range(runs):
+                elapsed, out = deploy("-y", "--json", env=env)
+                seconds.append(elapsed)
+                doc = json.loads(out)
+                in_sync = all(row["changed"] == 0 and row["state"] == "done" for row in doc["summary"])
+                trips = doc["round_trips"]["facts"] == 1 and doc["round_trips"]["apply"] == 0
+                report.check(in_sync and trips, "through the agent: every host in sync, 1 fact and 0 apply round trips")
+            report.seconds["zero change, agent"] = statistics.median(seconds)
+            status = subprocess.run([*paracrine(), "agent", "status"], env={**os.environ, **env}, check=False,
+                                    stdout=subprocess.PIPE, text=True).stdout  # fmt: skip
+            kept = f"{len(HOSTS)} host(s) connected" in status
+            report.check(kept, f"the agent kept the hosts connected: {status.strip()}")
+        finally:
+            subprocess.run([*paracrine(), "agent", "stop"], env={**os.environ, **env}, check=False,
+                           stdout=subprocess.DEVNULL)  # fmt: skip
 
 
 def main() -> int:
@@ -149,7 +183,7 @@ def main() -> int:
     run(base, lab.lab_dir(), report)
     print("\n== summary ==")
     for what, seconds in report.seconds.items():
-        print(f"  {what:12} {seconds:6.2f} s (3 hosts)")
+        print(f"  {what:18} {seconds:6.2f} s (3 hosts)")
     print(f"  {len(report.checks)} checks passed in {time.monotonic() - started:.0f} s; pages: "
           + ", ".join(f"http://127.0.0.1:{web_port(h, base)}/" for h in HOSTS))  # fmt: skip
     return 0

@@ -28,5 +28,5 @@ def test_the_demo_serves_requests_converges_and_applies_one_change(lab_hosts: Ca
     showcase.build_wheelhouse()
     lab_hosts(3, packages=showcase.PACKAGES)  # fresh hosts: the first apply installs everything
     report = showcase.run(PORT_BASE, lab.lab_dir(), showcase.Report())
-    assert len(report.checks) == 9, report.checks
-    assert set(report.seconds) == {"first apply", "zero change", "one change"}
+    assert len(report.checks) == 13, report.checks
+    assert set(report.seconds) == {"first apply", "zero change", "one change", "zero change, agent"}

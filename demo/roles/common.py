@@ -11,6 +11,8 @@ VENV = f"{APP_DIR}/venv"
 LOG_DIR = "/var/log/demo-app"
 PG_VERSION = "15"
 PG_CONF = f"/etc/postgresql/{PG_VERSION}/main/postgresql.conf"
+PG_DATA = f"/var/lib/postgresql/{PG_VERSION}/main"
+PG_CTL = f"/usr/lib/postgresql/{PG_VERSION}/bin/pg_ctl"
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,21 @@ SYSTEMD_PRESET = """\
 # Paracrine lab host: as with systemd on Debian, package installs enable their units.
 enable *
 """
+#: Where the daemonless systemctl's script goes, to be imported (and so compiled once) by the launcher.
+SYSTEMCTL_DIR = "usr/lib/paracrine-lab"
+#: /usr/bin/systemctl in a lab host: runs Debian's daemonless systemctl from its compiled form.
+SYSTEMCTL_LAUNCHER = """\
+#!/usr/bin/python3
+# Paracrine lab host: Debian's daemonless systemctl (package systemctl), a 4,600-line Python
+# script, run as a module so that Python compiles it once and keeps the result in __pycache__:
+# as a script it was compiled at every call, which took more CPU than the call itself
+# (systemd's own systemctl is a C program). The script is unchanged, in /usr/lib/paracrine-lab.
+import runpy
+import sys
+
+sys.path.insert(0, "/usr/lib/paracrine-lab")
+runpy.run_module("systemctl_script", run_name="__main__")
+"""
 #: Files present in every fresh host. /etc/workload.conf: the benchmark workload
 #: (shared bench/workload.md) appends lines to a config file that already exists.
 SEED_FILES = {
@@ -140,6 +155,7 @@ def build_base(paths: LabPaths) -> None:
     _add_users(tmp, pub)
     _configure_apt(tmp, paths.apt_repo)
     _configure_services(tmp)
+    _compile_systemctl(tmp)
     for rel, text in SEED_FILES.items():
         write_file(tmp / rel, text, 0o644)
     (tmp / MARKER).write_text(f"version={BASE_VERSION}\n")
@@ -208,6 +224,18 @@ def _configure_services(base: Path) -> None:
     """Package installs never start services (policy-rc.d) but enable their units, as on Debian."""
     write_file(base / "usr/sbin/policy-rc.d", POLICY_RC_D, 0o755)
     write_file(base / "usr/lib/systemd/system-preset/99-paracrine-lab.preset", SYSTEMD_PRESET, 0o644)
+
+
+def _compile_systemctl(base: Path) -> None:
+    """Install :data:`SYSTEMCTL_LAUNCHER` as systemctl, its script beside it, compiled with the host's Python."""
+    script = base / "usr/bin/systemctl"
+    if not script.read_bytes().startswith((b"#! /usr/bin/python3", b"#!/usr/bin/python3")):
+        return  # not the daemonless script (a real systemd): leave it
+    module = base / SYSTEMCTL_DIR / "systemctl_script.py"
+    module.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(script, module)
+    write_file(script, SYSTEMCTL_LAUNCHER, 0o755)
+    run(["chroot", base, "python3", "-m", "py_compile", f"/{SYSTEMCTL_DIR}/systemctl_script.py"], what="py_compile")
 
 
 def write_file(path: Path, text: str, mode: int) -> None:

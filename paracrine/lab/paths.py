@@ -41,7 +41,7 @@ APT_REPO_IN_HOST = "/srv/lab-apt"
 #: The suites of :data:`SUITE` the offline repository is resolved from, when the machine has them.
 APT_SUITES = (SUITE, f"{SUITE}-updates", f"{SUITE}-security")
 #: Bump to force every lab to rebuild its base layer after a change to image.py.
-BASE_VERSION = 2
+BASE_VERSION = 3
 #: Name of the marker file that says a build step finished.
 MARKER = ".paracrine-complete"
 LAB_USER = "lab"

@@ -68,8 +68,10 @@ server.sysctl(name="kernel.domainname", key="kernel.domainname", value="demo.int
 pg_conf = files.line(name="PostgreSQL port", path=PG_CONF, line=r"^#?\s*port\s*=", replace=f"port = {db_port}",
                      extended_regex=True)
 # No operation fits: Debian runs each cluster through the template unit postgresql@15-main, which
-# the lab's daemonless systemctl cannot start, so pg_ctlcluster starts it (the demo does the same).
-status = f"pg_ctlcluster {CLUSTER} status >/dev/null 2>&1 && echo running || echo stopped"
+# the lab's daemonless systemctl cannot start, so pg_ctlcluster starts it (the demo does the same,
+# with the same guard: pg_ctl's status as the postgres user, as pg_ctlcluster's status does).
+pg_ctl = f"/usr/lib/postgresql/{PG_VERSION}/bin/pg_ctl status -D /var/lib/postgresql/{PG_VERSION}/main"
+status = f"runuser -u postgres -- {pg_ctl} >/dev/null 2>&1 && echo running || echo stopped"
 if host.get_fact(Command, command=status) != "running":
     server.shell(name="start PostgreSQL", commands=[f"pg_ctlcluster {CLUSTER} start"])
 server.shell(name="restart PostgreSQL", commands=[f"pg_ctlcluster {CLUSTER} restart"], _if=pg_conf.did_change)
