@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import cast
 
 from bench import labenv, machine, report, server_assets, venvs, verify
+from bench import tools as tools_module
 from bench.config import (
     DEFAULT_HOSTS,
     DEFAULT_TIMEOUT,
+    DEFAULT_TOOLS,
     RESULTS_JSONL,
     RESULTS_MD,
     SCENARIOS,
@@ -68,7 +70,10 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    p.add_argument("--tools", type=csv_of(TOOLS), default=list(TOOLS), help=f"default: {','.join(TOOLS)}")
+    p.add_argument(
+        "--tools", type=csv_of(TOOLS), default=list(DEFAULT_TOOLS),
+        help=f"of {','.join(TOOLS)}; default: {','.join(DEFAULT_TOOLS)}",
+    )  # fmt: skip
     p.add_argument(
         "--hosts",
         type=host_counts,
@@ -160,6 +165,7 @@ def run_matrix(
         interrupted = True
         log.error("bench: interrupted; writing what has finished")
     finally:
+        tools_module.stop_agents()
         recorder.write("end", load=machine.load(), interrupted=interrupted)
         report.write(args.results, report.read_records(RESULTS_JSONL, recorder.invocation))
         log.info("bench: wrote %s", args.results)

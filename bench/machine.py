@@ -15,6 +15,7 @@ from bench.venvs import package_versions
 #: Packages whose versions matter, per tool environment.
 VERSION_PACKAGES: dict[Tool, list[str]] = {
     "paracrine": ["paracrine", "mitogen", "jinja2"],
+    "paracrine-agent": ["paracrine", "mitogen", "jinja2"],
     "pyinfra": ["pyinfra", "paramiko", "gevent", "jinja2"],
     "ansible": ["ansible-core", "jinja2"],
     "ansible-mitogen": ["ansible-core", "mitogen", "jinja2"],

@@ -174,13 +174,14 @@ def metric_table(
 
 
 def wall_table(table: dict[tuple[str, int, str, str], Cell], tools: list[str]) -> list[str]:
-    peers = [t for t in tools if t != "paracrine"] if "paracrine" in tools else []  # the ratio columns
-    header = ["workload", "hosts", "scenario", *tools, *(f"{p} ÷ paracrine" for p in peers)]
-    lines = ["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(tools) + len(peers))]
+    ours = [t for t in ("paracrine", "paracrine-agent") if t in tools]
+    ratios = [(p, o) for o in ours for p in tools if not p.startswith("paracrine")]  # the ratio columns
+    header = ["workload", "hosts", "scenario", *tools, *(f"{p} ÷ {o}" for p, o in ratios)]
+    lines = ["| " + " | ".join(header) + " |", "|---|---:|---|" + "---:|" * (len(tools) + len(ratios))]
     for w, h, s in rows(table):
         medians = {t: table[w, h, s, t].median("wall") if (w, h, s, t) in table else None for t in tools}
         values = [fmt(medians[t], table.get((w, h, s, t)), seconds) for t in tools]
-        values += [ratio(medians[p], medians["paracrine"]) for p in peers]
+        values += [ratio(medians[p], medians[o]) for p, o in ratios]
         lines.append(f"| {w} | {h} | {s} | " + " | ".join(values) + " |")
     return lines
 

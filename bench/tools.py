@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sysconfig
 import tempfile
 from dataclasses import dataclass
@@ -78,6 +79,7 @@ def login(host: Host, workload: Workload) -> tuple[str, bool]:
 def base_env(rev: str, workload: Workload = "standard") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
     env[REV_VAR] = rev
+    env["PARACRINE_AGENT"] = "off"  # a `paracrine agent` of the user's never takes the bench's runs
     if workload == "demo":
         env["DEMO_PORT_BASE"] = str(labenv.demo_port_base())
         env["DEMO_GREETING"] = verify.demo_greeting(rev)
@@ -104,7 +106,7 @@ class Adapter:
 
     @property
     def key(self) -> str:
-        return "ansible" if self.name == "ansible-mitogen" else self.name
+        return {"ansible-mitogen": "ansible", "paracrine-agent": "paracrine"}.get(self.name, self.name)
 
     def supports(self, workload: Workload) -> bool:
         """Whether this tool has a deploy of ``workload``."""
@@ -154,6 +156,54 @@ class Paracrine(Adapter):
     def reset(self, workload: Workload) -> None:
         """Fresh hosts get a fresh fact cache too (the cache would only say "changed")."""
         shutil.rmtree(self.state_dir(workload), ignore_errors=True)
+
+
+class ParacrineAgent(Paracrine):
+    """The same command, handed to a ``paracrine agent`` that keeps the hosts connected between runs.
+
+    The agent is started before the first run (untimed) and is not a child of the measuring
+    wrapper, so it outlives each run, as a user's agent does: the first run of a cell connects,
+    later ones reuse its contexts. Its socket is the bench's own (:func:`agent_socket`). A run's
+    ``cpu`` is then the client's only; the agent's controller CPU shows in ``other_cpu``. Fresh
+    hosts (``reset``) and the end of the invocation stop it.
+    """
+
+    def command(self, workload: Workload, inventory: Path, run_dir: Path, rev: str) -> Command:
+        plain = super().command(workload, inventory, run_dir, rev)
+        env = {**plain.env, **agent_env()}
+        start_agent(env)
+        return Command(plain.argv, env, plain.cwd)
+
+    def reset(self, workload: Workload) -> None:
+        super().reset(workload)
+        stop_agents()
+
+
+def agent_socket() -> Path:
+    """The bench's agent socket: per lab (two benches of two labs may run at once), short (107 bytes)."""
+    from paracrine.lab.paths import lab_paths
+
+    return Path(tempfile.gettempdir()) / f"pbench-agent-{os.geteuid()}-{lab_paths().root.name}" / "agent.sock"
+
+
+def agent_env() -> dict[str, str]:
+    return {"PARACRINE_AGENT": "on", "PARACRINE_AGENT_SOCKET": str(agent_socket())}
+
+
+def start_agent(env: dict[str, str]) -> None:
+    """Start the bench's agent unless it runs (``paracrine agent start`` returns once it answers)."""
+    argv = [str(bin_dir("paracrine") / "paracrine"), "agent", "start", "--idle", "3600"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"paracrine agent start exited {done.returncode}: {done.stderr.strip()}")
+
+
+def stop_agents() -> None:
+    """Stop the bench's agent if it runs (its connections close with it)."""
+    if not agent_socket().exists():
+        return
+    argv = [str(bin_dir("paracrine") / "paracrine"), "agent", "stop"]
+    subprocess.run(argv, env={**os.environ, **agent_env()}, capture_output=True, check=False)
 
 
 class Pyinfra(Adapter):
@@ -241,6 +291,8 @@ def adapter(tool: Tool) -> Adapter:
     """The adapter of ``tool``."""
     if tool == "paracrine":
         return Paracrine(tool)
+    if tool == "paracrine-agent":
+        return ParacrineAgent(tool)
     if tool == "pyinfra":
         return Pyinfra(tool)
     return Ansible(tool)

@@ -24,8 +24,8 @@ STAMP = ".bench-pins.json"
 
 
 def venv_dir(tool: Tool) -> Path:
-    """Where the venv of ``tool`` lives."""
-    return VENVS_DIR / tool
+    """Where the venv of ``tool`` lives (``paracrine-agent`` is Paracrine's)."""
+    return VENVS_DIR / ("paracrine" if tool == "paracrine-agent" else tool)
 
 
 def bin_dir(tool: Tool) -> Path:
@@ -43,11 +43,11 @@ def ensure_venv(tool: Tool) -> Path:
     root = venv_dir(tool)
     stamp = root / STAMP
     wanted: dict[str, object] = {"python": sys.version.split()[0], "pins": pins}
-    if tool == "paracrine":
+    if tool in ("paracrine", "paracrine-agent"):
         setup_cfg = Path(pins[-1]) / "setup.cfg"
         wanted["setup.cfg"] = hashlib.sha256(setup_cfg.read_bytes()).hexdigest()
     if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
-        if tool == "paracrine":
+        if tool in ("paracrine", "paracrine-agent"):
             compile_tree(Path(pins[-1]), bin_dir(tool) / "python")
         return bin_dir(tool)
     if root.exists():
@@ -57,7 +57,7 @@ def ensure_venv(tool: Tool) -> Path:
     pip = [str(root / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, *pins], check=True)
     stamp.write_text(json.dumps(wanted))
-    if tool == "paracrine":
+    if tool in ("paracrine", "paracrine-agent"):
         compile_tree(Path(pins[-1]), bin_dir(tool) / "python")
     return bin_dir(tool)
 

@@ -16,7 +16,10 @@ jobs falls on all of them alike:
 * ``watch``: one cycle of ``paracrine watch DEPLOY -i INVENTORY -y`` (started once, kept
   running, connected without masters, on a copy of the deploy and its workload in a
   project of its own; each round touches that deploy file): the cycle's own time as the watcher
-  reports it (``watch: cycle N exit 0 in S s``), the polling delay left out.
+  reports it (``watch: cycle N exit 0 in S s``), the polling delay left out;
+* ``agent``: the whole CLI process again, its run handed to a ``paracrine agent`` (started
+  once, on a socket of this invocation's own, connected without masters like the watcher, its
+  first run untimed): what a user's repeated runs cost while an agent keeps the hosts connected.
 
 Every inventory sets ``connect_timeout: 120`` (on a loaded machine 100 connections at
 once can take longer than the default 30 s). Masters live under a cache directory of
@@ -154,6 +157,12 @@ def measure(count: int, runs: int, work: Path, env: dict[str, str], settings: li
     direct = write_inventory(work, count, {"ssh_reuse": False, "ssh_kex_algorithms": ""})
     deploy = watched_project(work)
     watcher = Watcher(deploy, direct, state, env) if "watch" in settings else None
+    agent = {**env, "PARACRINE_AGENT": "on", "PARACRINE_AGENT_SOCKET": str(work / f"agent-{count}" / "agent.sock")}
+    if "agent" in settings:
+        started = paracrine(["agent", "start", "--idle", "3600"], agent)
+        if started.returncode != 0:
+            raise SystemExit(f"paracrine agent start failed:\n{started.stderr}")
+        timed_run(direct, state, agent)  # the agent connects the hosts (untimed)
     try:
         for round_ in range(runs):
             for name in settings:
@@ -161,6 +170,8 @@ def measure(count: int, runs: int, work: Path, env: dict[str, str], settings: li
                 if name == "watch" and watcher is not None:
                     os.utime(deploy)
                     wall = watcher.next_cycle()
+                elif name == "agent":
+                    wall = timed_run(direct, state, agent)
                 else:
                     if SETTINGS[name][1]:
                         paracrine(["disconnect"], env)
@@ -168,9 +179,14 @@ def measure(count: int, runs: int, work: Path, env: dict[str, str], settings: li
                     wall = timed_run(inventories[name], state, env)
                 walls[name].append(wall)
                 _record({"hosts": count, "setting": name, "round": round_, "wall": round(wall, 3), "load1": load1})
+        if "agent" in settings:
+            status = paracrine(["agent", "status"], agent).stdout
+            if f" {count} host(s) connected" not in status:
+                raise SystemExit(f"the agent did not keep the {count} hosts connected: {status}")
     finally:
         if watcher is not None:
             watcher.stop()
+        paracrine(["agent", "stop"], agent)
     return walls
 
 
@@ -184,14 +200,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", default="1,20,100")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--settings", default=",".join([*SETTINGS, "watch"]), help="which, in this order")
+    parser.add_argument("--settings", default=",".join([*SETTINGS, "watch", "agent"]), help="which, in this order")
     args = parser.parse_args()
     counts = [int(h) for h in args.hosts.split(",")]
     settings = args.settings.split(",")
     compile_tree(ROOT)
     RECORDS.parent.mkdir(parents=True, exist_ok=True)
     cache = Path(tempfile.mkdtemp(prefix="pw-", dir="/tmp"))  # short: socket paths hold 107 bytes
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "LAB_REV": "0"}
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "LAB_REV": "0", "PARACRINE_AGENT": "off"}
     results = {}
     try:
         with tempfile.TemporaryDirectory(prefix="paracrine-warm-") as tmp:

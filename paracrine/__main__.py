@@ -1,5 +1,5 @@
 """``python -m paracrine``: the same as the ``paracrine`` command."""
 
-from paracrine.cli import main
+from paracrine.entry import main
 
 main()

@@ -89,7 +89,7 @@ def wants_agent(args: list[str]) -> bool:
         return False
     if any(a in ("-h", "--help", "--version") for a in args):
         return False
-    from paracrine.cli import LAZY_COMMANDS  # click is imported anyway
+    from paracrine.commands import LAZY_COMMANDS
 
     first = next((a for a in args if not a.startswith("-")), None)
     return first is not None and (first in AGENT_COMMANDS or first not in LAZY_COMMANDS)

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from paracrine import __version__
+from paracrine.commands import LAZY_COMMANDS
 from paracrine.errors import ExitCode, ParacrineError
 
 EXIT_CODES_HELP = """\b
@@ -29,20 +30,6 @@ Exit codes:
   130  interrupted (Ctrl-C)
 """
 
-
-#: Subcommands, imported only when used (start-up time matters: people run this on every commit).
-LAZY_COMMANDS = {
-    "deploy": "paracrine.commands.deploy:deploy",
-    "graph": "paracrine.commands.deploy:graph",
-    "facts": "paracrine.commands.facts:facts",
-    "ops": "paracrine.commands.ops:ops",
-    "op": "paracrine.commands.op:op",
-    "run": "paracrine.commands.run:run_command",
-    "disconnect": "paracrine.commands.disconnect:disconnect",
-    "agent": "paracrine.commands.agent:agent",
-    "watch": "paracrine.commands.watch:watch",
-    "lab": "paracrine.lab.cli:lab",
-}
 
 #: Commands that load the user's code (deploy files, facts, operations): they take ``--path DIR``.
 SEARCH_PATH_COMMANDS = ("deploy", "graph", "facts", "ops", "op", "watch")
@@ -104,11 +91,6 @@ def cli() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: run the CLI and exit with a documented code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    from paracrine import agent_client
-
-    code = agent_client.try_run(args)  # a running `paracrine agent` keeps the hosts connected between runs
-    if code is not None:
-        sys.exit(code)
     debug = "--debug" in args or bool(os.environ.get("PARACRINE_DEBUG"))
     sys.exit(run(args, debug=debug))
 
