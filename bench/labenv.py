@@ -131,14 +131,43 @@ def _comm(pid: str) -> str:
 
 
 def targets_cpu(pids: dict[str, int], *, settle: float = 0.0) -> float | None:
-    """Total CPU seconds of all hosts' sshd trees; waits up to ``settle`` s for sessions to be reaped."""
+    """Total CPU seconds of all hosts' sshd trees; waits up to ``settle`` s for sessions to be reaped.
+
+    A host's figure is its sshd's own CPU and its reaped children's, plus that of the SSH sessions
+    still open and everything under them: a ``paracrine agent`` keeps its sessions (and their
+    interpreters) between runs, so their CPU is never reaped into the sshd's. Daemons the sshd
+    adopted (PostgreSQL, nginx) count as before: only what they cost a session that ended.
+    """
     deadline = time.monotonic() + settle
     while settle and has_children(list(pids.values())) and time.monotonic() < deadline:
         time.sleep(0.02)
+    children = _children_map()
     total = 0.0
     for pid in pids.values():
         cpu = process_cpu(pid)
         if cpu is None:
             return None
-        total += cpu
+        sessions = [c for c in children.get(pid, []) if _comm(str(c)).startswith("sshd")]
+        total += cpu + sum(_tree_cpu(c, children) for c in sessions)
+    return total
+
+
+def _children_map() -> dict[int, list[int]]:
+    """Parent PID -> live child PIDs, from one pass over /proc."""
+    found: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = stat_fields(int(entry))
+            if fields is not None and len(fields) > 1:
+                found.setdefault(int(fields[1]), []).append(int(entry))
+    return found
+
+
+def _tree_cpu(pid: int, children: dict[int, list[int]]) -> float:
+    """CPU seconds of a live process and of everything under it (each one's own and reaped children's)."""
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        total += process_cpu(current) or 0.0
+        stack.extend(children.get(current, []))
     return total

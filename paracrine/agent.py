@@ -541,7 +541,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="paracrine-agent")
     parser.add_argument("--idle", type=float, default=IDLE_SECONDS)
     options = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s paracrine agent: %(message)s")
+    own = logging.StreamHandler(sys.__stderr__)  # the agent's log; a run's own warnings go to its client
+    own.setFormatter(logging.Formatter("%(asctime)s paracrine agent: %(message)s"))
+    log.addHandler(own)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with SIGINT ignored (`&`)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -615,3 +615,26 @@ def test_only_ssh_sessions_hold_up_the_targets_cpu_reading(tmp_path: Path) -> No
     finally:
         daemon.kill()
         daemon.wait()
+
+
+def test_the_targets_cpu_counts_sessions_still_open(tmp_path: Path) -> None:
+    """A `paracrine agent` keeps its SSH sessions between runs: their CPU counts though never reaped."""
+    import shutil
+
+    sshd = tmp_path / "sshd"  # a "session": its name is what marks it
+    shutil.copy(sys.executable, sshd)
+    marker = tmp_path / "burnt"
+    burn = "import time, pathlib\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+    burn += f"pathlib.Path({str(marker)!r}).touch()\ntime.sleep(30)\n"
+    session = subprocess.Popen([str(sshd), "-c", burn])
+    try:
+        while not marker.exists():
+            assert session.poll() is None
+            time.sleep(0.01)
+        own = labenv.process_cpu(os.getpid())
+        total = labenv.targets_cpu({"h01": os.getpid()})
+        assert own is not None and total is not None
+        assert total - own >= 0.25  # the session's 0.3 s of CPU (this process's own grows by less meanwhile)
+    finally:
+        session.kill()
+        session.wait()
