@@ -183,3 +183,26 @@ def test_start_refuses_a_socket_directory_others_can_write(client: Client, env: 
     result = client("agent", "start")
     assert result.returncode == 4
     assert "is writable by group" in result.stderr and "nothing" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "handed"),
+    [
+        (["deploy.py", "-y"], True),
+        (["deploy", "site.py", "--check"], True),
+        (["-i", "inv.py", "deploy.py"], True),  # the same rule as the CLI's: not a command, so a deploy
+        (["facts", "h01"], False),
+        (["watch", "deploy.py", "-y"], False),
+        (["agent", "status"], False),
+        (["deploy.py", "--help"], False),
+        (["--version"], False),
+        ([], False),
+    ],
+)
+def test_which_runs_go_to_an_agent(args: list[str], handed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paracrine.agent_client import wants_agent
+
+    monkeypatch.setenv("PARACRINE_AGENT", "on")
+    assert wants_agent(args) is handed
+    monkeypatch.setenv("PARACRINE_AGENT", "off")
+    assert wants_agent(args) is False
