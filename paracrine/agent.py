@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from paracrine.agent_client import LineReader, peer_uid, send_line, socket_path
+from paracrine.agent_client import LineReader, installed, peer_uid, send_line, socket_path
 from paracrine.errors import ParacrineError
 
 if TYPE_CHECKING:
@@ -448,6 +448,11 @@ class Agent:
         message = request.message
         cwd, env, args = str(message["cwd"]), dict(message["env"]), [str(a) for a in message["run"]]
         roots = searchpath.search_dirs(Path(cwd))
+        if message.get("paracrine") != installed():  # another virtualenv's Paracrine: not this code
+            note = f"the agent runs another Paracrine ({installed()}); running without it"
+            send_line(request.conn, {"running": False, "note": note})
+            _close_all(request.fds, request.conn)
+            return
         changed = self.installed.changed(roots)
         if changed:
             note = f"the agent stopped: {changed[0]} changed since it started; running without it"

@@ -53,6 +53,13 @@ def socket_path() -> Path:
     return path
 
 
+def installed() -> str:
+    """Which Paracrine this process runs (its package directory and version): an agent runs only its own."""
+    import paracrine
+
+    return f"{os.path.dirname(os.path.abspath(paracrine.__file__))} {paracrine.__version__}"
+
+
 def peer_uid(sock: socket.socket) -> int:
     """The user id of the process at the other end of a unix socket (``SO_PEERCRED``)."""
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -143,7 +150,7 @@ def _run(sock: socket.socket, args: list[str]) -> int | None:
         size = os.get_terminal_size(sys.stdout.fileno())
         env.setdefault("COLUMNS", str(size.columns))
         env.setdefault("LINES", str(size.lines))
-    request = {"run": args, "cwd": os.getcwd(), "env": env}
+    request = {"run": args, "cwd": os.getcwd(), "env": env, "paracrine": installed()}
     sys.stdout.flush()
     sys.stderr.flush()
     try:

@@ -206,3 +206,20 @@ def test_which_runs_go_to_an_agent(args: list[str], handed: bool, monkeypatch: p
     assert wants_agent(args) is handed
     monkeypatch.setenv("PARACRINE_AGENT", "off")
     assert wants_agent(args) is False
+
+
+def test_an_agent_takes_runs_only_from_its_own_paracrine(agent: subprocess.Popen[bytes], env: dict[str, str]) -> None:
+    import json
+    import socket
+
+    from paracrine.agent_client import LineReader, connect
+
+    sock = connect(Path(env["PARACRINE_AGENT_SOCKET"]))
+    assert sock is not None
+    with sock:
+        request = {"run": ["deploy.py"], "cwd": "/", "env": {}, "paracrine": "/elsewhere/paracrine 0.0.1"}
+        socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+        answer = LineReader(sock).next()
+    assert answer is not None and answer["running"] is False
+    assert "another Paracrine" in answer["note"]
+    assert agent.poll() is None  # it carries on for its own clients
