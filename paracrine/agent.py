@@ -39,6 +39,7 @@ import os
 import queue
 import signal
 import socket
+import stat
 import sys
 import sysconfig
 import threading
@@ -315,7 +316,15 @@ class Agent:
             from paracrine.errors import UserError
 
             raise UserError(f"an agent is already running on {self.path}", hint="stop it: paracrine agent stop")
-        with contextlib.suppress(FileNotFoundError):
+        try:
+            left = os.lstat(self.path)
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISSOCK(left.st_mode):
+                from paracrine.errors import UserError
+
+                raise UserError(f"{self.path} exists and is not a socket", hint="remove it, or set another path")
             self.path.unlink()  # a socket left by an agent that died
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old = os.umask(0o177)

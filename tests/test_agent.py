@@ -223,3 +223,12 @@ def test_an_agent_takes_runs_only_from_its_own_paracrine(agent: subprocess.Popen
     assert answer is not None and answer["running"] is False
     assert "another Paracrine" in answer["note"]
     assert agent.poll() is None  # it carries on for its own clients
+
+
+def test_start_never_replaces_a_file_that_is_not_a_socket(client: Client, env: dict[str, str]) -> None:
+    path = Path(env["PARACRINE_AGENT_SOCKET"])
+    path.write_text("precious\n")
+    result = client("agent", "start", "--foreground")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "is not a socket" in result.stderr
+    assert path.read_text() == "precious\n"
