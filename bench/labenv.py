@@ -113,13 +113,13 @@ def has_children(pids: Sequence[int]) -> bool:
     Other children do not count: daemons a run started (the demo's PostgreSQL, nginx, app) are
     adopted by the host's sshd, its namespace's PID 1, and stay for good.
     """
-    wanted = set(pids)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = stat_fields(int(entry))
-            if fields is not None and len(fields) > 1 and int(fields[1]) in wanted and _comm(entry).startswith("sshd"):
-                return True
-    return False
+    children = _children_map()
+    return any(_sessions(pid, children) for pid in pids)
+
+
+def _sessions(pid: int, children: dict[int, list[int]]) -> list[int]:
+    """The SSH sessions of a host's sshd: its children that are ``sshd`` processes."""
+    return [c for c in children.get(pid, []) if _comm(str(c)).startswith("sshd")]
 
 
 def _comm(pid: str) -> str:
@@ -147,8 +147,7 @@ def targets_cpu(pids: dict[str, int], *, settle: float = 0.0) -> float | None:
         cpu = process_cpu(pid)
         if cpu is None:
             return None
-        sessions = [c for c in children.get(pid, []) if _comm(str(c)).startswith("sshd")]
-        total += cpu + sum(_tree_cpu(c, children) for c in sessions)
+        total += cpu + sum(_tree_cpu(c, children) for c in _sessions(pid, children))
     return total
 
 

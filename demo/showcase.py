@@ -120,12 +120,7 @@ def run(base: int, lab_root: Path, report: Report) -> Report:
     check_pages(report, base, "Hello from Paracrine")
     print("== second run: nothing should change ==", flush=True)
     report.seconds["zero change"], out = deploy("-y", "--json", env=env)
-    doc = json.loads(out)
-    report.check(
-        all(row["changed"] == 0 and row["state"] == "done" for row in doc["summary"])
-        and doc["round_trips"]["facts"] == 1 and doc["round_trips"]["apply"] == 0,
-        "second run: every host in sync, 1 fact and 0 apply round trips per host",
-    )  # fmt: skip
+    report.check(in_sync(out), "second run: every host in sync, 1 fact and 0 apply round trips per host")
     print("== a one-line configuration change: the greeting ==", flush=True)
     before = {h: restarts(lab_root, h) for h in HOSTS}
     report.seconds["one change"], out = deploy("-y", "--json", env={**env, "DEMO_GREETING": NEW_GREETING})
@@ -141,33 +136,42 @@ def run(base: int, lab_root: Path, report: Report) -> Report:
     return report
 
 
+def in_sync(out: str) -> bool:
+    """Whether a ``--json`` run's output says: every host in sync, 1 fact and 0 apply round trips per host."""
+    doc = json.loads(out)
+    return (
+        all(row["changed"] == 0 and row["state"] == "done" for row in doc["summary"])
+        and doc["round_trips"]["facts"] == 1
+        and doc["round_trips"]["apply"] == 0
+    )
+
+
 def with_agent(report: Report, env: dict[str, str], runs: int = 3) -> None:
     """Step 6: zero-change runs handed to a ``paracrine agent``, which keeps the hosts connected between them."""
     print("== with `paracrine agent`: the hosts stay connected between runs ==", flush=True)
     with tempfile.TemporaryDirectory(prefix="paracrine-demo-agent-") as private:  # mode 0700
         env = {**env, "PARACRINE_AGENT": "on", "PARACRINE_AGENT_SOCKET": f"{private}/agent.sock"}
-        started = subprocess.run([*paracrine(), "agent", "start", "--idle", "300"], env={**os.environ, **env},
-                                 check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+        def agent(*args: str) -> subprocess.CompletedProcess[str]:
+            argv = [*paracrine(), "agent", *args]
+            return subprocess.run(argv, env={**os.environ, **env}, check=False, capture_output=True, text=True)
+
+        started = agent("start", "--idle", "300")
         if started.returncode != 0:
-            raise SystemExit(f"demo: `paracrine agent start` exited {started.returncode}:\n{started.stdout}")
+            raise SystemExit(f"demo: `paracrine agent start` exited {started.returncode}:\n{started.stderr}")
         try:
             deploy("-y", env=env)  # the agent connects the hosts
             seconds = []
             for _ in range(runs):
                 elapsed, out = deploy("-y", "--json", env=env)
                 seconds.append(elapsed)
-                doc = json.loads(out)
-                in_sync = all(row["changed"] == 0 and row["state"] == "done" for row in doc["summary"])
-                trips = doc["round_trips"]["facts"] == 1 and doc["round_trips"]["apply"] == 0
-                report.check(in_sync and trips, "through the agent: every host in sync, 1 fact and 0 apply round trips")
+                report.check(in_sync(out), "through the agent: every host in sync, 1 fact and 0 apply round trips")
             report.seconds["zero change, agent"] = statistics.median(seconds)
-            status = subprocess.run([*paracrine(), "agent", "status"], env={**os.environ, **env}, check=False,
-                                    stdout=subprocess.PIPE, text=True).stdout  # fmt: skip
+            status = agent("status").stdout
             kept = f"{len(HOSTS)} host(s) connected" in status
             report.check(kept, f"the agent kept the hosts connected: {status.strip()}")
         finally:
-            subprocess.run([*paracrine(), "agent", "stop"], env={**os.environ, **env}, check=False,
-                           stdout=subprocess.DEVNULL)  # fmt: skip
+            agent("stop")
 
 
 def main() -> int:

@@ -34,6 +34,7 @@ is put back afterwards.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import queue
@@ -41,7 +42,6 @@ import signal
 import socket
 import stat
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -79,6 +79,7 @@ def _stamp(path: str) -> tuple[int, int] | None:
 class Kept:
     """A session the agent keeps, and the user modules that were loaded while it was up."""
 
+    key: tuple[Any, ...]
     session: Session
     used: float = field(default_factory=time.monotonic)
     modules: Stamps = field(default_factory=dict)
@@ -95,7 +96,7 @@ class Pool:
     def key(hosts: Inventory, parallel: int) -> tuple[Any, ...]:
         return (parallel, *((h.name, h.connection()) for h in hosts.hosts))
 
-    def session(self, hosts: Inventory, parallel: int) -> Session:
+    def session(self, hosts: Inventory, parallel: int) -> Kept:
         """The kept session of these hosts (contexts still up), or a new one, connecting."""
         key = self.key(hosts, parallel)
         kept = self.kept.get(key)
@@ -109,19 +110,19 @@ class Pool:
                 self.drop(min(self.kept, key=lambda k: self.kept[k].used))
             session = Session(parallel=parallel)
             session.start_connecting(hosts.hosts, resolve=hosts.resolve)
-            kept = self.kept[key] = Kept(session)
+            kept = self.kept[key] = Kept(key, session)
         kept.session.round_trips.clear()
         kept.session.bytes_received.clear()
         kept.used = time.monotonic()
-        return kept.session
+        return kept
 
-    def done(self, session: Session, run: DeployRun | None, *, applying: bool) -> None:
-        """After a run on ``session``: give back the run locks; drop the session unless every host stayed fine."""
+    def done(self, kept: Kept, run: DeployRun | None, *, applying: bool) -> None:
+        """After a run on ``kept``: give back the run locks; drop the session unless every host stayed fine."""
         from paracrine.run import Stage
 
-        key = next((k for k, kept in self.kept.items() if kept.session is session), None)
-        if key is None:
+        if self.kept.get(kept.key) is not kept:
             return
+        session = kept.session
         healthy = run is not None and not session.failed and not session.connecting
         healthy = healthy and all(hr.stage is not Stage.UNREACHABLE for hr in run.hosts.values())  # type: ignore[union-attr]
         if healthy and applying:
@@ -133,9 +134,9 @@ class Pool:
                 log.debug("releasing the run locks failed", exc_info=True)
                 healthy = False
         if not healthy:
-            self.drop(key)
+            self.drop(kept.key)
             return
-        self.kept[key].modules.update(_user_modules(self.roots))
+        kept.modules.update(_user_modules(self.roots))
 
     def drop(self, key: tuple[Any, ...]) -> None:
         kept = self.kept.pop(key)
@@ -151,6 +152,14 @@ class Pool:
 
 
 _pool: Pool | None = None
+
+
+def socket_dir(path: Path) -> Path:
+    """The directory of the socket ``path``, created private to the user (0700), else checked."""
+    from paracrine.sshmux import private_dir
+
+    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return private_dir(path.parent, purpose="the agent's socket")
 
 
 def pool() -> Pool | None:
@@ -179,32 +188,42 @@ def session_for(
     from paracrine import searchpath
 
     current.roots = searchpath.search_dirs(base)
-    session = current.session(hosts, parallel)
+    kept = current.session(hosts, parallel)
     runs: list[DeployRun] = []
     completed = False
     try:
-        yield session, runs
+        yield kept.session, runs
         completed = True
     except ParacrineError:  # the run ended with a user error (a refusal to apply): its hosts are fine
         completed = True
         raise
     finally:
-        current.done(session, runs[-1] if runs and completed else None, applying=applying)
+        current.done(kept, runs[-1] if runs and completed else None, applying=applying)
 
 
 # ---------------------------------------------------------------- what the agent has loaded
-def _library_dirs() -> tuple[str, ...]:
+_in_stdlib: dict[str, bool] = {}  # a module's file -> whether it is the standard library's (checked once)
+
+
+@functools.cache
+def _stdlib_dirs() -> tuple[str, ...]:
+    import sysconfig
+
     paths = sysconfig.get_paths()
     return tuple(os.path.realpath(paths[k]) + os.sep for k in ("stdlib", "platstdlib") if k in paths)
 
 
 def _module_files() -> dict[str, str]:
     """Module name -> file of every loaded module that is not in the standard library."""
-    stdlib = _library_dirs()
     found = {}
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if isinstance(path, str) and not os.path.realpath(path).startswith(stdlib):
+        if not isinstance(path, str):
+            continue
+        stdlib = _in_stdlib.get(path)
+        if stdlib is None:
+            stdlib = _in_stdlib[path] = os.path.realpath(path).startswith(_stdlib_dirs())
+        if not stdlib:
             found[name] = path
     return found
 
@@ -308,10 +327,8 @@ class Agent:
     def bind(self) -> None:
         """Listen on :attr:`path` (its directory made private); refuse if another agent answers there."""
         from paracrine.agent_client import ask
-        from paracrine.sshmux import private_dir
 
-        self.path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        private_dir(self.path.parent, purpose="the agent's socket")
+        socket_dir(self.path)
         if ask({"ping": True}, self.path) is not None:
             from paracrine.errors import UserError
 
@@ -458,15 +475,11 @@ class Agent:
         cwd, env, args = str(message["cwd"]), dict(message["env"]), [str(a) for a in message["run"]]
         roots = searchpath.search_dirs(Path(cwd))
         if message.get("paracrine") != installed():  # another virtualenv's Paracrine: not this code
-            note = f"the agent runs another Paracrine ({installed()}); running without it"
-            send_line(request.conn, {"running": False, "note": note})
-            _close_all(request.fds, request.conn)
+            _refuse(request, f"the agent runs another Paracrine ({installed()}); running without it")
             return
         changed = self.installed.changed(roots)
         if changed:
-            note = f"the agent stopped: {changed[0]} changed since it started; running without it"
-            send_line(request.conn, {"running": False, "note": note})
-            _close_all(request.fds, request.conn)
+            _refuse(request, f"the agent stopped: {changed[0]} changed since it started; running without it")
             self.stopping = True
             return
         self.running = request
@@ -538,6 +551,12 @@ def _client_env(cwd: str, env: dict[str, str]) -> Iterator[None]:
         os.environ.clear()
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
+
+
+def _refuse(request: Request, note: str) -> None:
+    """Tell the client to run on its own, and why."""
+    send_line(request.conn, {"running": False, "note": note})
+    _close_all(request.fds, request.conn)
 
 
 def _close_all(fds: list[int], conn: socket.socket | None = None) -> None:

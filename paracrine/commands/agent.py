@@ -10,7 +10,7 @@ import time
 import click
 
 from paracrine import report
-from paracrine.agent import IDLE_SECONDS
+from paracrine.agent import IDLE_SECONDS, socket_dir
 from paracrine.agent_client import ask, socket_path
 from paracrine.cli import debug_option
 from paracrine.errors import ExitCode, SetupError
@@ -59,10 +59,7 @@ def start(idle: float, foreground: bool) -> int:
     argv = [sys.executable, "-m", "paracrine.agent", "--idle", str(idle)]
     if foreground:
         os.execv(sys.executable, argv)
-    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    from paracrine.sshmux import private_dir
-
-    private_dir(path.parent, purpose="the agent's socket")
+    socket_dir(path)
     log_path = path.with_name("agent.log")
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "ab") as log:
