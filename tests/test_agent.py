@@ -232,3 +232,29 @@ def test_start_never_replaces_a_file_that_is_not_a_socket(client: Client, env: d
     assert result.returncode == 4, result.stdout + result.stderr
     assert "is not a socket" in result.stderr
     assert path.read_text() == "precious\n"
+
+
+def test_a_host_lost_between_runs_is_connected_afresh(
+    agent: subprocess.Popen[bytes], client: Client, deploy: Path, tmp_path: Path
+) -> None:
+    assert client(str(deploy), "-i", "@local", "-y").returncode == 0
+    target = int(pids(tmp_path)[-1])  # the host's interpreter, kept by the agent
+    os.kill(target, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{target}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    result = client(str(deploy), "-i", "@local", "-y")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert int(pids(tmp_path)[-1]) != target
+
+
+def test_a_runs_secrets_are_forgotten_after_it() -> None:
+    probe = """
+from paracrine import agent, secret
+secret.Secret("hunter2-in-the-agent")
+assert secret.redact("pw hunter2-in-the-agent") == "pw ***"
+assert agent._run_cli(["--version"], agent.Pool()) == 0
+assert secret.redact("pw hunter2-in-the-agent") == "pw hunter2-in-the-agent"
+assert agent.pool() is None
+"""  # in a process of its own: forgetting is global
+    subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True)
