@@ -19,7 +19,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from paracrine.atomic import write_atomic
 
@@ -78,6 +78,38 @@ def _write_json(path: Path, doc: Any) -> None:
     write_atomic(path, json.dumps(doc, separators=(",", ":"), default=repr).encode())  # dumps: the C encoder
 
 
+Stamp = tuple[int, int, int]
+#: Parsed cache files of this process, by path: ``(stamp, content)``; see :func:`_stamp`.
+_PARSED: dict[str, tuple[Stamp, dict[str, CachedFact]]] = {}
+_KEYS: dict[str, tuple[Stamp, dict[str, frozenset[FactKey]]]] = {}
+
+
+def _stamp(path: Path) -> Stamp | None:
+    """What tells versions of a file apart: inode, mtime (ns) and size; None if it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def _remember(
+    memo: dict[str, tuple[Stamp, _Parsed]], path: Path, stamp: Stamp, parsed: _Parsed
+) -> tuple[Stamp, _Parsed]:
+    entry = memo[str(path)] = (stamp, parsed)
+    return entry
+
+
+def _carry(memo: dict[str, tuple[Stamp, Any]], path: Path, parsed: Any) -> None:
+    """After this process touched ``path``, whose content it parsed as ``parsed``: remember that under the new stamp."""
+    stamp = _stamp(path)
+    if stamp is not None:
+        _remember(memo, path, stamp, dict(parsed))
+
+
 def _same(old: CachedFact | None, new: CachedFact) -> bool:
     return old is not None and old.value == new.value and old.fingerprint == new.fingerprint
 
@@ -88,7 +120,6 @@ class FactCache:
     def __init__(self, root: Path) -> None:
         self.root = root / "facts"
         self._warned: set[str] = set()
-        self._parsed: dict[str, tuple[tuple[int, int], dict[str, CachedFact]]] = {}
         self._unwritable = False  # warned that the cache cannot be written
 
     def path(self, host: str) -> Path:
@@ -98,18 +129,18 @@ class FactCache:
     def load(self, host: str) -> dict[str, CachedFact]:
         """Cached facts of ``host`` by key id; empty when there is no (readable) cache.
 
-        The file is parsed once per version (its mtime and size): a run reads it more than once.
+        The file is parsed once per version (:func:`_stamp`), for the whole process: a run
+        reads it more than once, and an agent's or watcher's next run reads it again.
         """
-        try:
-            st = self.path(host).stat()
-        except OSError:
+        path = self.path(host)
+        stamp = _stamp(path)
+        if stamp is None:
             return {}
-        stamp = (st.st_mtime_ns, st.st_size)
-        parsed = self._parsed.get(host)
+        parsed = _PARSED.get(str(path))
         if parsed is not None and parsed[0] == stamp:
             return dict(parsed[1])
         entries = self._parse(host)
-        self._parsed[host] = (stamp, entries)
+        _remember(_PARSED, path, stamp, entries)
         return dict(entries)
 
     def _parse(self, host: str) -> dict[str, CachedFact]:
@@ -148,7 +179,7 @@ class FactCache:
             return
         current = self.load(host)
         if all(_same(current.get(key), entry) for key, entry in entries.items()):
-            self._touch(host)  # nothing new: only the age changes (``--cached`` shows it)
+            self._touch(host, current)  # nothing new: only the age changes (``--cached`` shows it)
             return
         current.update(entries)
         doc = {
@@ -166,7 +197,7 @@ class FactCache:
                 for key, c in sorted(current.items())
             },
         }
-        self._write(self.path(host), doc)
+        self._write(self.path(host), doc)  # the next load parses it: values as the file gives them back
 
     def _write(self, path: Path, doc: Any) -> None:
         """Write a cache file; a cache that cannot be written is a warning (once), never a failed run."""
@@ -183,31 +214,56 @@ class FactCache:
                 "(--state-dir DIR or $PARACRINE_STATE_DIR puts it elsewhere)"
             )
 
-    def _touch(self, host: str) -> None:
+    def _touch(self, host: str, entries: dict[str, CachedFact]) -> None:
+        """Only the file's age changes: ``entries``, as :meth:`load` gave them, stay its parsed content."""
         with contextlib.suppress(OSError):
             os.utime(self.path(host))
+            _carry(_PARSED, self.path(host), entries)
 
     def keys_path(self, host: str) -> Path:
         return self.path(host).with_suffix(".keys.json")
 
     def load_keys(self, host: str, deploy_id: str) -> set[FactKey]:
         """The fact keys the last run of ``deploy_id`` read on ``host`` (prefetched in the first round)."""
+        path = self.keys_path(host)
+        stamp = _stamp(path)
+        parsed = _KEYS.get(str(path))
+        if stamp is None:
+            return set()
+        if parsed is None or parsed[0] != stamp:
+            parsed = _remember(_KEYS, path, stamp, self._parse_keys(path))
+        return set(parsed[1].get(deploy_id, ()))
+
+    @staticmethod
+    def _parse_keys(path: Path) -> dict[str, frozenset[FactKey]]:
         from paracrine.factkey import FactKey
 
         try:
-            doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
-            items = doc[deploy_id]
-            return {
-                FactKey(name, json.dumps(args, sort_keys=True), user)
-                for name, args, user in items
-                if isinstance(name, str) and isinstance(args, dict) and (user is None or isinstance(user, str))
-            }
-        except (OSError, ValueError, KeyError, TypeError):
-            return set()
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(doc, dict):
+            return {}
+        return {
+            deploy_id: frozenset(
+                FactKey.of(item[0], item[1], item[2])
+                for item in items
+                if isinstance(item, list)
+                and len(item) == 3
+                and isinstance(item[0], str)
+                and isinstance(item[1], dict)
+                and (item[2] is None or isinstance(item[2], str))
+            )
+            for deploy_id, items in doc.items()
+            if isinstance(items, list)
+        }
 
     def save_keys(self, host: str, deploy_id: str, keys: Iterable[FactKey]) -> None:
+        path = self.keys_path(host)
+        if self.load_keys(host, deploy_id) == set(keys):
+            return  # what the file already says (parsed once per version)
         try:
-            doc = json.loads(self.keys_path(host).read_text(encoding="utf-8"))
+            doc = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             doc = {}
         if not isinstance(doc, dict):
@@ -215,7 +271,7 @@ class FactCache:
         items = [[k.name, k.args, k.user] for k in sorted(keys, key=lambda k: k.sort_key())]
         if doc.get(deploy_id) != items:
             doc[deploy_id] = items
-            self._write(self.keys_path(host), doc)
+            self._write(path, doc)
 
     def age(self, host: str) -> float | None:
         """Seconds since the cache of ``host`` was last written, or None."""

@@ -26,12 +26,24 @@ class FactKey:
         result: dict[str, Any] = json.loads(self.args_json)
         return result
 
+    @classmethod
+    def of(cls, name: str, args: dict[str, Any], user: str | None = None) -> FactKey:
+        """The key of JSON-normal ``args`` (as ``json.loads`` returns them), which it keeps as :attr:`args`."""
+        key = cls(name, json.dumps(args, sort_keys=True), user)
+        key.__dict__["args"] = args  # what the cached property would decode again
+        return key
+
     def sort_key(self) -> tuple[str, str, str]:
         return (self.name, self.args_json, self.user or "")
 
-    @property
+    @functools.cached_property
     def id(self) -> str:
-        return json.dumps([self.name, self.args, self.user], sort_keys=True)
+        """The key's name in the fact cache: ``json.dumps([name, args, user], sort_keys=True)``.
+
+        Written around :attr:`args_json`, which already is the canonical JSON of the
+        arguments, instead of encoding them again (a run asks for each key's id several times).
+        """
+        return f"[{json.dumps(self.name)}, {self.args_json}, {json.dumps(self.user)}]"
 
     def label(self) -> str:
         """``files.path_info(path='/etc/hosts')``."""

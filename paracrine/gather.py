@@ -20,10 +20,37 @@ from paracrine.factcache import CachedFact, FactCache
 from paracrine.factkey import FactKey
 from paracrine.factspec import BUILTIN_PREFIX, FactSpec, registered, spec_of
 
+#: Keys made so far (:func:`make_key`): ``id(spec)`` -> (the spec, its keys by arguments).
+_MADE: dict[int, tuple[FactSpec, dict[tuple[Any, ...], FactKey]]] = {}
+_SCALARS = (str, int, bool, type(None))  # exact types: True is not 1, and no float's -0.0 is 0.0
+_MADE_MAX = 1 << 16
+
 
 def make_key(func_or_name: Callable[..., Any] | str, args: Mapping[str, Any], user: str | None = None) -> FactKey:
-    """Validate ``args`` against the fact's signature and build its key."""
+    """Validate ``args`` against the fact's signature and build its key.
+
+    A plan asks for the same keys on every host and in every run (a path's
+    ``files.path_info``), so keys of scalar arguments are made once per process and
+    reused, their ``id`` and decoded ``args`` computed once.
+    """
     spec = resolve_fact(func_or_name)
+    if not all(type(v) in _SCALARS for v in args.values()):
+        return _make_key(spec, args, user)
+    made = _MADE.get(id(spec))
+    if made is None or made[0] is not spec:
+        if len(_MADE) >= 1024:  # specs of user modules an agent imported afresh: forget the old ones
+            _MADE.clear()
+        made = _MADE[id(spec)] = (spec, {})
+    memo = (user, *((k, type(v), v) for k, v in args.items()))
+    key = made[1].get(memo)
+    if key is None:
+        if len(made[1]) >= _MADE_MAX:
+            made[1].clear()
+        key = made[1][memo] = _make_key(spec, args, user)
+    return key
+
+
+def _make_key(spec: FactSpec, args: Mapping[str, Any], user: str | None) -> FactKey:
     try:
         bound = spec.bind(dict(args))
     except TypeError as exc:

@@ -32,7 +32,7 @@ from paracrine.changes import Change
 from paracrine.errors import ArgumentError, user_location
 from paracrine.fact import BUILTIN_PREFIX
 from paracrine.secret import MASK, contains_secret
-from paracrine.validate import check_value
+from paracrine.validate import as_is, check_value
 
 OPERATIONS_PREFIX = "paracrine.operations."
 ENGINE_OPTIONS = ("title", "become", "requires", "notify", "reload_on", "ignore_errors", "sensitive")
@@ -152,6 +152,7 @@ class Operation:
         self.key_param = next((n for n in ("dest", "path") if n in names), names[0] if names else None)
         self.varkw = next((p.name for p in params if p.kind is inspect.Parameter.VAR_KEYWORD), None)
         self._hints: dict[str, Any] | None = None
+        self._checks: dict[str, tuple[Any, frozenset[type]]] | None = None  # name -> (hint, types passed as is)
         self.__doc__ = self.doc
         self.__name__ = func.__name__
         self.__module__ = module
@@ -172,15 +173,17 @@ class Operation:
             values = self._binder.bind(args, kwargs)
         except TypeError as exc:
             raise ArgumentError(f"{self.name}: {exc}") from None
-        for pname, value in list(values.items()):
-            if pname == self.varkw:
-                continue
-            hint = self.hints.get(pname)
-            if hint is not None:
-                try:
-                    values[pname] = check_value(value, hint)
-                except (TypeError, ValueError) as exc:
-                    raise ArgumentError(f"{self.name}: argument {pname!r}: {exc}") from None
+        checks = self._checks
+        if checks is None:
+            checks = self._checks = {name: (hint, as_is(hint)) for name, hint in self.hints.items()}
+        for pname, value in values.items():  # replaces values only: the dict keeps its size
+            check = checks.get(pname)
+            if check is None or pname == self.varkw or type(value) in check[1]:
+                continue  # not annotated, or an exact instance of a plain class the hint names
+            try:
+                values[pname] = check_value(value, check[0])
+            except (TypeError, ValueError) as exc:
+                raise ArgumentError(f"{self.name}: argument {pname!r}: {exc}") from None
         return values
 
     def _spread(self, values: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ class Converter:
     describe: str
 
 
+@functools.lru_cache(maxsize=512, typed=True)  # pure; deploy files name the same few modes on every host
 def _to_mode(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip().lower().removeprefix("0o")
@@ -131,6 +132,24 @@ def check_value(value: Any, hint: Any) -> Any:
     if origin is not None:
         return value  # Callable[...] and friends: not checked
     return _check_type(value, hint)
+
+
+def as_is(hint: Any) -> frozenset[type]:
+    """The types whose exact instances :func:`check_value` returns unchanged for ``hint`` (for a fast path).
+
+    The plain classes of ``hint`` (or of its union), ``NoneType`` for ``None``, and
+    nothing for anything else (converters, containers, literals, ``float``, which
+    converts an int). ``Any`` and ``object`` accept everything: use :func:`check_value`.
+    """
+    origin, args = _parts(hint)
+    options = args if origin in (typing.Union, types.UnionType) else (hint,)
+    accepted = set()
+    for option in options:
+        if option is None or option is type(None):
+            accepted.add(type(None))
+        elif type(option) is type and option is not float and option is not object:
+            accepted.add(option)
+    return frozenset(accepted)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -6,6 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,3 +132,45 @@ def test_the_state_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("PARACRINE_STATE_DIR", str(tmp_path))
     assert state_dir() == tmp_path
     assert state_dir(tmp_path / "explicit") == tmp_path / "explicit"
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "user"),
+    [("files.path_info", {"path": "/etc"}, None), ("files.sha256", {"path": "/é/\u2603\n\"x\""}, "nobody"),
+     ("server.hostname", {}, None), ("x.y", {"b": [1, 2.5, None, True], "a": {"z": 1, "y": "2"}}, "root")],
+)  # fmt: skip
+def test_a_key_id_is_canonical_json(name: str, args: dict[str, Any], user: str | None) -> None:
+    """The id names entries of cache files written by earlier versions: it must not change."""
+    key = FactKey(name, json.dumps(args, sort_keys=True), user)
+    assert key.id == json.dumps([name, args, user], sort_keys=True)
+    assert FactKey.of(name, args, user) == key and FactKey.of(name, args, user).id == key.id
+
+
+def test_keys_of_scalar_arguments_are_made_once_per_process() -> None:
+    one = make_key("files.path_info", {"path": "/srv/app"})
+    assert make_key("files.path_info", {"path": "/srv/app"}) is one
+    assert make_key("files.path_info", {"path": "/srv/app"}, "nobody") is not one
+    assert make_key("files.path_info", {"path": "/srv/app"}, "nobody").user == "nobody"
+    assert make_key("files.sha256", {"path": "/srv/app"}).name == "files.sha256"
+    listed = make_key("files.path_info", {"path": "/srv/other"})
+    assert listed.args == {"path": "/srv/other"} and listed is not one
+
+
+def test_a_cache_file_is_parsed_once_per_version_in_a_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent's or watcher's runs each make a new FactCache: an unchanged file is not parsed again."""
+    key = make_key("files.path_info", {"path": "/etc"})
+    FactCache(tmp_path).update("web1", {key.id: entry(key, {"kind": "directory"})})
+    parsed: list[str] = []
+    real = FactCache._parse
+    monkeypatch.setattr(FactCache, "_parse", lambda self, host: parsed.append(host) or real(self, host))
+    assert FactCache(tmp_path).load("web1")[key.id].value == {"kind": "directory"}
+    assert FactCache(tmp_path).load("web1")[key.id].value == {"kind": "directory"}
+    assert parsed == ["web1"]
+    FactCache(tmp_path).update("web1", {key.id: entry(key, {"kind": "directory"})})  # the same: only touched
+    assert FactCache(tmp_path).load("web1")[key.id].value == {"kind": "directory"}
+    assert parsed == ["web1"]
+    doc = json.loads(FactCache(tmp_path).path("web1").read_text())  # another process writes it
+    doc["facts"][key.id]["value"] = {"kind": "file"}
+    FactCache(tmp_path).path("web1").write_text(json.dumps(doc))
+    assert FactCache(tmp_path).load("web1")[key.id].value == {"kind": "file"}
+    assert parsed == ["web1", "web1"]

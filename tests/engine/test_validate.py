@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import pytest
 
-from paracrine.validate import AbsPath, Converter, Mode, OneLine, Regex, check_value
+from paracrine.validate import AbsPath, Converter, Mode, OneLine, Regex, as_is, check_value
 
 
 @pytest.mark.parametrize(
@@ -88,3 +88,27 @@ def test_a_converter_of_ones_own() -> None:
     assert check_value("web", upper) == "WEB"
     with pytest.raises(TypeError, match="expected a name or None, got int 5"):
         check_value(5, upper | None)
+
+
+SAMPLES: list[Any] = [None, True, 0, 1, 2.5, "0644", "/etc", b"x", [1], {"a": 1}, ("a", 1), object()]
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [str, int, float, bool, bytes, str | None, int | str, Mode, Mode | None, AbsPath, list[str], dict[str, int],
+     Literal["x"], Any, object, None, type(None), bool | None, Sequence[str] | None],
+)  # fmt: skip
+def test_types_passed_as_is_are_exactly_what_check_value_returns_unchanged(hint: Any) -> None:
+    """The fast path of operation calls (``as_is``) never lets through what ``check_value`` changes or refuses."""
+    passed = as_is(hint)
+    for value in SAMPLES:
+        if type(value) in passed:
+            assert check_value(value, hint) is value
+
+
+def test_types_passed_as_is() -> None:
+    assert as_is(str | None) == {str, type(None)}
+    assert as_is(int) == {int}  # not bool: check_value refuses True for an int
+    assert as_is(float) == set()  # an int is converted
+    assert as_is(Mode) == set() and as_is(Mode | None) == {type(None)}  # a converter sees every value
+    assert as_is(list[str]) == set() and as_is(Any) == set() and as_is(object) == set()
