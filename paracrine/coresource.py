@@ -7,6 +7,9 @@ host (bench/NOTES.md). The result depends only on that source, so :func:`install
 take it from ``$XDG_CACHE_HOME/paracrine`` (default ``~/.cache/paracrine``), in a file named after
 a hash of the source, written on the first run and read by the next ones. A cache that cannot be
 read or written only costs the minification again.
+
+The source targets boot from is also a little lighter than Mitogen's (:func:`lighter`): it does
+not import the profiler's modules until profiling starts, nor ``pty`` for three constants.
 """
 
 from __future__ import annotations
@@ -33,19 +36,47 @@ def cache_dir() -> Path:
     return base
 
 
+#: Lines of ``mitogen.core`` that a new context need not run at start-up, by their text without
+#: indentation, and what replaces each (one line for one, so tracebacks keep their line numbers).
+#: ``pstats`` pulls in ``dataclasses``, ``inspect``, ``ast`` and ``dis``: with ``cProfile`` and ``pty``,
+#: 19 of the 111 modules a context has imported at its first call, and 12-25 ms of its CPU
+#: (bench/NOTES.md). Only Mitogen's profiler (``_real_profile_hook``) uses the first two; ``pty``
+#: gave the numbers of the standard streams.
+LIGHTER = (
+    ("import pstats", ""),
+    ("import pty", "class pty: STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO = 0, 1, 2"),
+    ("import cProfile", "cProfile = None"),
+    ("profiler = cProfile.Profile()", "import cProfile, pstats; profiler = cProfile.Profile()"),
+)
+#: Changes with :data:`LIGHTER` (it names the cached file).
+LIGHTER_VERSION = 1
+
+
+def lighter(source: str) -> str:
+    """``source`` with :data:`LIGHTER`'s replacements; unchanged unless each line is found exactly once."""
+    lines = source.split("\n")
+    for old, new in LIGHTER:
+        found = [i for i, line in enumerate(lines) if line.strip() == old]
+        if len(found) != 1:  # another Mitogen: boot from its own source
+            return source
+        line = lines[found[0]]
+        lines[found[0]] = line[: len(line) - len(line.lstrip())] + new
+    return "\n".join(lines)
+
+
 def minified_core_source(directory: Path | None = None) -> str:
-    """The minified source of ``mitogen.core``, from the cache when it holds it."""
+    """The minified (and :func:`lighter`) source of ``mitogen.core``, from the cache when it holds it."""
     source = inspect.getsource(mitogen.core)
-    name = f"mitogen-core-{hashlib.sha256(source.encode()).hexdigest()[:24]}.py"
+    name = f"mitogen-core-{hashlib.sha256(source.encode()).hexdigest()[:24]}-l{LIGHTER_VERSION}.py"
     try:
         path = (directory or cache_dir()) / name
     except (OSError, RuntimeError):  # no usable home directory
-        return str(mitogen.minify.minimize_source(source))
+        return lighter(str(mitogen.minify.minimize_source(source)))
     with contextlib.suppress(OSError, UnicodeDecodeError):
         cached = path.read_text(encoding="utf-8")
         if cached.count("\n") == source.count("\n"):  # minifying keeps every line; anything else is not ours
             return cached
-    minified = str(mitogen.minify.minimize_source(source))
+    minified = lighter(str(mitogen.minify.minimize_source(source)))
     with contextlib.suppress(OSError):
         write_atomic(path, minified.encode(), 0o644)
     return minified
