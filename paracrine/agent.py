@@ -34,6 +34,7 @@ is put back afterwards.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import logging
 import os
@@ -321,15 +322,38 @@ class Agent:
         self.running: Request | None = None
         self.stopping = False
         self.listener: socket.socket | None = None
+        self.lock: int | None = None  # the descriptor of the lock file, held while this agent owns the path
         self.main_thread = threading.main_thread().ident
 
     # -------------------------------------------------------- lifecycle
     def bind(self) -> None:
-        """Listen on :attr:`path` (its directory made private); refuse if another agent answers there."""
-        from paracrine.agent_client import ask
+        """Listen on :attr:`path` (its directory made private); refuse if another agent has it.
+
+        Another agent has it while it holds the lock on ``<path>.lock`` (a ``flock``, gone
+        with its process), so two agents started at once never both bind: the second one
+        would otherwise take over the path of the first, left running unreachable.
+        """
+        from paracrine.errors import UserError
 
         socket_dir(self.path)
-        if ask({"ping": True}, self.path) is not None:
+        busy = UserError(f"an agent is already running on {self.path}", hint="stop it: paracrine agent stop")
+        lock = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(lock)
+            raise busy from None
+        self.lock = lock
+        try:
+            self._listen()
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _listen(self) -> None:
+        from paracrine.agent_client import ask
+
+        if ask({"ping": True}, self.path) is not None:  # an agent of an older Paracrine, without the lock
             from paracrine.errors import UserError
 
             raise UserError(f"an agent is already running on {self.path}", hint="stop it: paracrine agent stop")
@@ -392,6 +416,12 @@ class Agent:
             if self.listener is not None:
                 with contextlib.suppress(OSError):
                     self.path.unlink()
+            self._unlock()  # last: the path is free for the next agent
+
+    def _unlock(self) -> None:
+        if self.lock is not None:
+            os.close(self.lock)
+            self.lock = None
 
     # -------------------------------------------------------- requests
     def _accept(self) -> None:

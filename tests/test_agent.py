@@ -258,3 +258,72 @@ assert secret.redact("pw hunter2-in-the-agent") == "pw hunter2-in-the-agent"
 assert agent.pool() is None
 """  # in a process of its own: forgetting is global
     subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True)
+
+
+def test_an_agent_that_has_bound_but_not_yet_answered_keeps_its_socket(tmp_path: Path) -> None:
+    """Two agents started at once: the second must not take the first one's path while it cannot answer yet.
+
+    Before the lock, the second found no answer, took the socket for a dead agent's, replaced
+    it, and left the first running where no client could reach it.
+    """
+    import socket
+
+    from paracrine.agent import Agent
+    from paracrine.errors import UserError
+
+    directory = tmp_path / "sock"
+    directory.mkdir(mode=0o700)
+    path = directory / "agent.sock"
+    first = Agent(path)
+    first.bind()  # bound, not serving yet: pings get no answer
+    try:
+        second = Agent(path)
+        with pytest.raises(UserError, match="an agent is already running"):
+            second.bind()
+        assert first.listener is not None and path.is_socket()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.connect(str(path))  # the path still leads to the first agent
+            first.listener.settimeout(5)
+            first.listener.accept()[0].close()
+    finally:
+        first.close()
+    assert not path.exists()
+    third = Agent(path)  # the lock went with the first: the path is free
+    third.bind()
+    third.close()
+
+
+def test_two_agents_started_at_once_leave_one_running(env: dict[str, str], tmp_path: Path) -> None:
+    """The others say so and exit 4; the socket answers with the survivor's pid."""
+    argv = [sys.executable, "-m", "paracrine.agent", "--idle", "60"]
+    procs = [
+        subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/", text=True)
+        for _ in range(4)
+    ]
+    try:
+        deadline = time.monotonic() + 30
+        while sum(p.poll() is not None for p in procs) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        running = [p for p in procs if p.poll() is None]
+        assert len(running) == 1, [p.poll() for p in procs]
+        for loser in procs:
+            if loser is not running[0]:
+                assert loser.returncode == 4
+                assert "an agent is already running" in loser.communicate()[1]
+        status = _ping(env)
+        assert status is not None and status["pid"] == running[0].pid
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(timeout=30)
+    assert not Path(env["PARACRINE_AGENT_SOCKET"]).exists()
+    again = subprocess.Popen([*argv[:-1], "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/")
+    try:  # the lock went with its holder: the next agent starts
+        deadline = time.monotonic() + 30
+        while _ping(env) is None:
+            assert again.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        again.wait(timeout=30)
