@@ -345,18 +345,16 @@ class Agent:
             raise busy from None
         self.lock = lock
         try:
-            self._listen()
+            self._listen(busy)
         except BaseException:
             self._unlock()
             raise
 
-    def _listen(self) -> None:
+    def _listen(self, busy: Exception) -> None:
         from paracrine.agent_client import ask
 
         if ask({"ping": True}, self.path) is not None:  # an agent of an older Paracrine, without the lock
-            from paracrine.errors import UserError
-
-            raise UserError(f"an agent is already running on {self.path}", hint="stop it: paracrine agent stop")
+            raise busy
         try:
             left = os.lstat(self.path)
         except FileNotFoundError:

@@ -96,9 +96,15 @@ def _stamp(path: Path) -> Stamp | None:
 _Parsed = TypeVar("_Parsed")
 
 
+#: Files remembered at most (an agent serving many state directories: forget, then parse again).
+_MEMO_MAX = 4096
+
+
 def _remember(
     memo: dict[str, tuple[Stamp, _Parsed]], path: Path, stamp: Stamp, parsed: _Parsed
 ) -> tuple[Stamp, _Parsed]:
+    if len(memo) >= _MEMO_MAX and str(path) not in memo:
+        memo.clear()
     entry = memo[str(path)] = (stamp, parsed)
     return entry
 

@@ -174,3 +174,28 @@ def test_a_cache_file_is_parsed_once_per_version_in_a_process(tmp_path: Path, mo
     FactCache(tmp_path).path("web1").write_text(json.dumps(doc))
     assert FactCache(tmp_path).load("web1")[key.id].value == {"kind": "file"}
     assert parsed == ["web1", "web1"]
+
+
+def test_a_fact_defined_again_gets_keys_of_its_new_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent imports a user's fact module afresh for every run: keys made for the old function are not reused."""
+    import importlib
+    import sys
+
+    module = tmp_path / "myfacts_defaults.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = (
+        "from paracrine.fact import fact\n\n@fact\ndef probe(path: str, mode: str = {!r}) -> str:\n    return mode\n"
+    )
+    module.write_text(source.format("old"))
+    importlib.import_module("myfacts_defaults")
+    old = make_key("myfacts_defaults.probe", {"path": "/x"})
+    assert old.args == {"path": "/x", "mode": "old"}
+    assert make_key("myfacts_defaults.probe", {"path": "/x"}) is old
+    del sys.modules["myfacts_defaults"]
+    module.write_text(source.format("new") + "\n")  # another size: no stale bytecode
+    importlib.invalidate_caches()
+    importlib.import_module("myfacts_defaults")
+    try:
+        assert make_key("myfacts_defaults.probe", {"path": "/x"}).args == {"path": "/x", "mode": "new"}
+    finally:
+        sys.modules.pop("myfacts_defaults", None)
