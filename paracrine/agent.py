@@ -98,11 +98,15 @@ class Pool:
         return (parallel, *((h.name, h.connection()) for h in hosts.hosts))
 
     def session(self, hosts: Inventory, parallel: int) -> Kept:
-        """The kept session of these hosts (contexts still up), or a new one, connecting."""
+        """The kept session of these hosts (contexts still up), or a new one, connecting.
+
+        A session kept for more hosts serves a run on some of them (``--limit``), as long as
+        each of them is connected the same way.
+        """
         key = self.key(hosts, parallel)
-        kept = self.kept.get(key)
+        kept = self.kept.get(key) or self._covering(key)
         if kept is not None and (_changed(kept.modules) or kept.session.lost()):
-            self.drop(key)
+            self.drop(kept.key)
             kept = None
         if kept is None:
             from paracrine.connect import Session
@@ -117,6 +121,12 @@ class Pool:
         kept.used = time.monotonic()
         return kept
 
+    def _covering(self, key: tuple[Any, ...]) -> Kept | None:
+        """The most recently used kept session whose hosts include ``key``'s (same connections and parallelism)."""
+        wanted = set(key[1:])
+        covering = [k for k in self.kept.values() if k.key[0] == key[0] and wanted <= set(k.key[1:])]
+        return max(covering, key=lambda k: k.used, default=None)
+
     def done(self, kept: Kept, run: DeployRun | None, *, applying: bool) -> None:
         """After a run on ``kept``: give back the run locks; drop the session unless every host stayed fine."""
         from paracrine.run import Stage
@@ -126,11 +136,12 @@ class Pool:
         session = kept.session
         healthy = run is not None and not session.failed and not session.connecting
         healthy = healthy and all(hr.stage is not Stage.UNREACHABLE for hr in run.hosts.values())  # type: ignore[union-attr]
-        if healthy and applying:
+        if healthy and applying and run is not None:
             from paracrine.remote import lock
 
+            held = {name: () for name in run.hosts if name in session.contexts}  # not the rest of a --limit's superset
             try:
-                session.call_all(lock.release, {name: () for name in session.contexts})
+                session.call_all(lock.release, held)
             except Exception:  # a host lost at the very end: connect afresh next time
                 log.debug("releasing the run locks failed", exc_info=True)
                 healthy = False

@@ -113,6 +113,43 @@ def test_runs_in_the_agent_keep_the_host_connected(
     assert pids(tmp_path)[-1] != one  # without the agent: a fresh interpreter
 
 
+def test_a_run_on_some_of_the_hosts_uses_the_session_kept_for_all(
+    agent: subprocess.Popen[bytes], client: Client, tmp_path: Path, env: dict[str, str]
+) -> None:
+    """``--limit`` runs go to the contexts a whole-inventory run left; a run on a new host set connects.
+
+    Dry runs (two ``@local`` hosts share one run lock): each host's fact ``pid`` is its context's
+    PID, which the deploy file, run by the agent, writes down per host.
+    """
+    (tmp_path / "pidfacts.py").write_text(
+        "import os\nfrom paracrine.fact import fact\n\n@fact\ndef pid() -> int:\n    return os.getpid()\n"
+    )
+    deploy = tmp_path / "site.py"
+    deploy.write_text(
+        "import pidfacts\nfrom paracrine import host\n"
+        f'with open("{tmp_path}/pids-" + host.name, "a") as out:\n    out.write(f"{{host.fact(pidfacts.pid)}}\\n")\n'
+    )
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text('lab = [("a", {"connector": "local"}), ("b", {"connector": "local"})]\n')
+
+    def seen(name: str) -> set[str]:
+        return set((tmp_path / f"pids-{name}").read_text().split())
+
+    assert client(str(deploy), "-i", str(inventory), "--dry-run").returncode == 0
+    (first,) = seen("a")
+    limited = client(str(deploy), "-i", str(inventory), "--limit", "a", "--dry-run")
+    assert limited.returncode == 0, limited.stderr
+    assert seen("a") == {first}, "the limited run started a new interpreter on a"
+    status = _ping(env)
+    assert status is not None and status["sessions"] == 1 and status["hosts"] == 2
+    other = tmp_path / "other.py"
+    other.write_text('lab = [("a", {"connector": "local"}), ("c", {"connector": "local"})]\n')
+    assert client(str(deploy), "-i", str(other), "--dry-run").returncode == 0
+    assert len(seen("a")) == 2  # not a subset: a session of its own
+    status = _ping(env)
+    assert status is not None and status["sessions"] == 2
+
+
 def test_a_changed_user_module_drops_the_kept_session(
     agent: subprocess.Popen[bytes], client: Client, tmp_path: Path
 ) -> None:
