@@ -1,6 +1,6 @@
 """``paracrine agent``: a process of the user's that keeps hosts connected between runs.
 
-Without it, every ``paracrine DEPLOY.py`` starts a Python interpreter on each host
+Without it, every ``paracrine DEPLOY.py`` (and ``op``, ``run``) starts a Python interpreter on each host
 (through an ``ssh_reuse`` master, so without a new SSH handshake) and ends it when the
 run ends. With it, the run happens in the agent (:mod:`paracrine.agent_client` hands
 it over) and the Mitogen contexts of its hosts stay up for the next run: a run that
@@ -10,8 +10,8 @@ changes nothing costs one fact round trip per host and no interpreter start, as 
 What is kept, and when it is dropped:
 
 * one :class:`Session` per set of hosts (name and connection settings); a run of
-  other hosts, another inventory or another ``--limit`` has its own (the oldest of
-  :data:`MAX_SESSIONS` is closed);
+  other hosts or another inventory has its own (the oldest of :data:`MAX_SESSIONS`
+  is closed), a run on some hosts of a kept session (``--limit``) uses that one;
 * a session is closed, and the next run connects afresh, when a host of it was
   unreachable or lost, a run was interrupted, or a Python module of the user's
   (under the project's directories) changed since the session began: a target may
@@ -54,7 +54,7 @@ from paracrine.agent_client import LineReader, installed, peer_uid, send_line, s
 from paracrine.errors import ParacrineError
 
 if TYPE_CHECKING:
-    from paracrine.connect import Session
+    from paracrine.connect import ProgressFn, Session
     from paracrine.inventory import Inventory
     from paracrine.run import DeployRun
 
@@ -127,19 +127,17 @@ class Pool:
         covering = [k for k in self.kept.values() if k.key[0] == key[0] and wanted <= set(k.key[1:])]
         return max(covering, key=lambda k: k.used, default=None)
 
-    def done(self, kept: Kept, run: DeployRun | None, *, applying: bool) -> None:
+    def done(self, kept: Kept, run: DeployRun | Reached | None, *, applying: bool) -> None:
         """After a run on ``kept``: give back the run locks; drop the session unless every host stayed fine."""
-        from paracrine.run import Stage
-
         if self.kept.get(kept.key) is not kept:
             return
         session = kept.session
-        healthy = run is not None and not session.failed and not session.connecting
-        healthy = healthy and all(hr.stage is not Stage.UNREACHABLE for hr in run.hosts.values())  # type: ignore[union-attr]
-        if healthy and applying and run is not None:
+        reached = _reached(run) if run is not None else None
+        healthy = reached is not None and not reached.unreachable and not session.failed and not session.connecting
+        if healthy and applying and reached is not None:
             from paracrine.remote import lock
 
-            held = {name: () for name in run.hosts if name in session.contexts}  # not the rest of a --limit's superset
+            held = {name: () for name in reached.hosts if name in session.contexts}  # not the rest of a superset
             try:
                 session.call_all(lock.release, held)
             except Exception:  # a host lost at the very end: connect afresh next time
@@ -166,6 +164,14 @@ class Pool:
 _pool: Pool | None = None
 
 
+def _reached(run: DeployRun | Reached) -> Reached:
+    if isinstance(run, Reached):
+        return run
+    from paracrine.run import Stage
+
+    return Reached(list(run.hosts), {name for name, hr in run.hosts.items() if hr.stage is Stage.UNREACHABLE})
+
+
 def socket_dir(path: Path) -> Path:
     """The directory of the socket ``path``, created private to the user (0700), else checked."""
     from paracrine.sshmux import private_dir
@@ -179,29 +185,50 @@ def pool() -> Pool | None:
     return _pool
 
 
+@dataclass
+class Reached:
+    """How a command's run went, for its agent: its hosts, and those it could not reach (or lost)."""
+
+    hosts: list[str]
+    unreachable: set[str]
+
+
 @contextlib.contextmanager
 def session_for(
-    hosts: Inventory, parallel: int, *, base: Path, applying: bool
-) -> Iterator[tuple[Session, list[DeployRun]]]:
-    """The session for a deploy run: the agent's kept one in an agent, else a new one (closed by the run).
+    hosts: Inventory,
+    parallel: int,
+    *,
+    base: Path,
+    applying: bool,
+    close: bool = False,
+    progress: ProgressFn | None = None,
+) -> Iterator[tuple[Session, list[DeployRun | Reached]]]:
+    """The session for a run: the agent's kept one in an agent, else a new one.
 
-    Yields ``(session, runs)``: append the :class:`DeployRun` to ``runs`` once made, so the
-    agent can tell how it went. ``base``: the deploy file's directory (where the user's
-    modules are). Outside an agent this is just a new session, already connecting.
+    Yields ``(session, runs)``: append the :class:`DeployRun` (or, for a command without one,
+    a :class:`Reached`) to ``runs`` once made, so the agent can tell how it went. ``base``:
+    where the user's modules are (the deploy file's directory). Outside an agent this is
+    just a new session, already connecting, closed at the end with ``close`` (else a
+    DeployRun closes it). In an agent, the session may hold more hosts than ``hosts``.
     """
     current = pool()
     if current is None:
         from paracrine.connect import Session
 
-        session = Session(parallel=parallel)
+        session = Session(parallel=parallel, progress=progress)
         session.start_connecting(hosts.hosts, resolve=hosts.resolve)  # first: the rest of the start-up overlaps it
-        yield session, []
+        try:
+            yield session, []
+        finally:
+            if close:
+                session.close()
         return
     from paracrine import searchpath
 
     current.roots = searchpath.search_dirs(base)
     kept = current.session(hosts, parallel)
-    runs: list[DeployRun] = []
+    kept.session.progress = progress
+    runs: list[DeployRun | Reached] = []
     completed = False
     try:
         yield kept.session, runs

@@ -113,6 +113,25 @@ def test_runs_in_the_agent_keep_the_host_connected(
     assert pids(tmp_path)[-1] != one  # without the agent: a fresh interpreter
 
 
+def test_run_and_op_use_the_kept_interpreter_too(
+    agent: subprocess.Popen[bytes], client: Client, deploy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    assert client(str(deploy), "-i", "@local", "-y").returncode == 0
+    (interpreter,) = pids(tmp_path)
+    ran = client("run", "@local", "--", "sh", "-c", "echo pid=$PPID")
+    assert ran.returncode == 0, ran.stderr
+    assert f"pid={interpreter}" in ran.stdout, ran.stdout
+    failed = client("run", "@local", "--", "false")  # the command's exit code, through the agent
+    assert failed.returncode == 1 and "1 failed" in failed.stderr
+    op = client("op", "@local", "server.shell", f"command=echo $PPID >> {tmp_path}/pids", "-y")
+    assert op.returncode == 0, op.stderr
+    assert pids(tmp_path) == [interpreter, interpreter]
+    status = _ping(env)
+    assert status is not None and status["sessions"] == 1 and status["busy"] is False
+    alone = client("run", "@local", "--", "sh", "-c", "echo pid=$PPID", extra={"PARACRINE_AGENT": "off"})
+    assert alone.returncode == 0 and f"pid={interpreter}" not in alone.stdout
+
+
 def test_a_run_on_some_of_the_hosts_uses_the_session_kept_for_all(
     agent: subprocess.Popen[bytes], client: Client, tmp_path: Path, env: dict[str, str]
 ) -> None:
@@ -229,6 +248,8 @@ def test_start_refuses_a_socket_directory_others_can_write(client: Client, env: 
         (["deploy", "site.py", "--check"], True),
         (["-i", "inv.py", "deploy.py"], True),  # the same rule as the CLI's: not a command, so a deploy
         (["facts", "h01"], False),
+        (["run", "web", "--", "uptime"], True),
+        (["op", "web", "files.directory", "path=/srv/x"], True),
         (["watch", "deploy.py", "-y"], False),
         (["agent", "status"], False),
         (["deploy.py", "--help"], False),

@@ -110,29 +110,31 @@ def op(
         kwargs = operation_args(found, op_args)
     hosts = select(inventory, limits, target=target, relays=relays)
     source = inline_call(found, kwargs)
-    from paracrine.connect import Session
-
-    session = Session(parallel=parallel)
-    session.start_connecting(hosts.hosts, resolve=hosts.resolve)
-    from paracrine.commands.deploy import plan_confirm_apply
-    from paracrine.report_progress import Progress
-    from paracrine.run import DeployRun
+    from paracrine import agent
 
     applying = not (dry_run or check)
-    progress = Progress(verbose=verbose)
-    progress.start()
-    with DeployRun(
-        [source],
-        hosts,
-        cache=FactCache(state_dir_path(state_dir)),
-        session=session,
-        apply=applying,
-        wait_lock=wait_lock,
-        listener=progress.event,
-    ) as run:
-        return plan_confirm_apply(
-            run, progress, applying=applying, check=check, diff=diff, yes=yes, as_json=as_json, verbose=verbose
-        )
+    # A new session, connecting from here on (closed by the run); in `paracrine agent`, the kept one.
+    with agent.session_for(hosts, parallel, base=Path.cwd(), applying=applying) as (session, runs):
+        from paracrine.commands.deploy import plan_confirm_apply
+        from paracrine.report_progress import Progress
+        from paracrine.run import DeployRun
+
+        progress = Progress(verbose=verbose)
+        progress.start()
+        with DeployRun(
+            [source],
+            hosts,
+            cache=FactCache(state_dir_path(state_dir)),
+            session=session,
+            apply=applying,
+            wait_lock=wait_lock,
+            listener=progress.event,
+            keep_session=agent.pool() is not None,
+        ) as run:
+            runs.append(run)
+            return plan_confirm_apply(
+                run, progress, applying=applying, check=check, diff=diff, yes=yes, as_json=as_json, verbose=verbose
+            )
 
 
 def state_dir_path(explicit: Path | None) -> Path:

@@ -11,6 +11,7 @@ stderr; the exit code is 1 when any host failed, unreachable or not.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -80,16 +81,22 @@ def run_command(
     if target is None and inventory is None and not has_default_inventory():
         raise UserError("name a TARGET: a host, group, glob or @lab/N (or an inventory with -i)")
     hosts = select(inventory, limits, target=target, relays=relays)
-    from paracrine.connect import Session
+    from paracrine import agent
     from paracrine.remote import adhoc
 
     timings = Timings()
-    with Session(parallel=parallel, progress=report.progress) as session:
-        session.connect(hosts.hosts, resolve=hosts.resolve)
+    # A new session, closed at the end; in `paracrine agent`, the kept one (it may hold more hosts).
+    with agent.session_for(hosts, parallel, base=Path.cwd(), applying=False, close=True, progress=report.progress) as (
+        session,
+        runs,
+    ):
+        session.wait_connected()
         timings.mark("connect")
-        outcomes = session.call_all(adhoc.run, {name: (argv, timeout) for name in session.contexts})
+        names = [host.name for host in hosts if host.name in session.contexts]
+        outcomes = session.call_all(adhoc.run, {name: (argv, timeout) for name in names})
         timings.mark("run")
-    replies = {host.name: _reply(host.name, session.failed.get(host.name), outcomes.get(host.name)) for host in hosts}
+        replies = {h.name: _reply(h.name, session.failed.get(h.name), outcomes.get(h.name)) for h in hosts}
+        runs.append(agent.Reached(list(replies), {name for name, reply in replies.items() if reply.get("unreachable")}))
     if as_json:
         report.print_json({"hosts": replies, "timings": timings.phases})
     else:

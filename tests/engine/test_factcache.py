@@ -198,4 +198,8 @@ def test_a_fact_defined_again_gets_keys_of_its_new_defaults(tmp_path: Path, monk
     try:
         assert make_key("myfacts_defaults.probe", {"path": "/x"}).args == {"path": "/x", "mode": "new"}
     finally:
+        from paracrine.fact import REGISTRY, generation
+
         sys.modules.pop("myfacts_defaults", None)
+        REGISTRY.pop(("myfacts_defaults", "probe"), None)  # other tests list every registered fact
+        generation[0] += 1
