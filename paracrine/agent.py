@@ -568,7 +568,7 @@ class Agent:
 def _run_cli(args: list[str], current: Pool) -> int:
     """Run the CLI in this process with ``current`` as the pool; afterwards forget the run's user code and secrets."""
     global _pool
-    from paracrine import cli, secret
+    from paracrine import cli, gather, secret
 
     debug = "--debug" in args or bool(os.environ.get("PARACRINE_DEBUG"))
     current.roots = []
@@ -579,6 +579,7 @@ def _run_cli(args: list[str], current: Pool) -> int:
         _pool = None
         forget_user_modules(current.roots)  # the next run imports the user's modules afresh
         secret.forget()  # this run's secret values are not kept in the agent
+        gather.forget_keys()  # nor the arguments its deploy files gave facts (a URL may hold a password)
 
 
 @contextlib.contextmanager

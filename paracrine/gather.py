@@ -29,9 +29,9 @@ _MADE_MAX = 1 << 16
 def make_key(func_or_name: Callable[..., Any] | str, args: Mapping[str, Any], user: str | None = None) -> FactKey:
     """Validate ``args`` against the fact's signature and build its key.
 
-    A plan asks for the same keys on every host and in every run (a path's
-    ``files.path_info``), so keys of scalar arguments are made once per process and
-    reused, their ``id`` and decoded ``args`` computed once.
+    A plan asks for the same keys on every host (a path's ``files.path_info``), so keys
+    of scalar arguments are made once and reused, their ``id`` and decoded ``args``
+    computed once, until :func:`forget_keys`.
     """
     spec = resolve_fact(func_or_name)
     if not all(type(v) in _SCALARS for v in args.values()):
@@ -48,6 +48,11 @@ def make_key(func_or_name: Callable[..., Any] | str, args: Mapping[str, Any], us
             made[1].clear()
         key = made[1][memo] = _make_key(spec, args, user)
     return key
+
+
+def forget_keys() -> None:
+    """Forget the keys :func:`make_key` made (``paracrine agent``, after each run)."""
+    _MADE.clear()
 
 
 def _make_key(spec: FactSpec, args: Mapping[str, Any], user: str | None) -> FactKey:

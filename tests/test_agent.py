@@ -308,11 +308,15 @@ def test_a_host_lost_between_runs_is_connected_afresh(
 
 def test_a_runs_secrets_are_forgotten_after_it() -> None:
     probe = """
-from paracrine import agent, secret
+from paracrine import agent, gather, secret
 secret.Secret("hunter2-in-the-agent")
 assert secret.redact("pw hunter2-in-the-agent") == "pw ***"
+url = "https://me:hunter2-in-the-agent@git.example/app.git"
+key = gather.make_key("files.path_info", {"path": "/" + url})
+assert gather.make_key("files.path_info", {"path": "/" + url}) is key
 assert agent._run_cli(["--version"], agent.Pool()) == 0
 assert secret.redact("pw hunter2-in-the-agent") == "pw hunter2-in-the-agent"
+assert gather.make_key("files.path_info", {"path": "/" + url}) is not key  # the run's fact arguments are gone too
 assert agent.pool() is None
 """  # in a process of its own: forgetting is global
     subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True)
