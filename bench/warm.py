@@ -156,7 +156,9 @@ def measure(count: int, runs: int, work: Path, env: dict[str, str], settings: li
     # The watcher's own connections: without masters, which `paracrine disconnect` above would close.
     direct = write_inventory(work, count, {"ssh_reuse": False, "ssh_kex_algorithms": ""})
     deploy = watched_project(work)
-    watcher = Watcher(deploy, direct, state, env) if "watch" in settings else None
+    # Its own fact cache: a file one of them touches is parsed again by the other, which a user
+    # running only one of them never pays (each keeps what it parsed while the file is unchanged).
+    watcher = Watcher(deploy, direct, work / f"state-{count}-watch", env) if "watch" in settings else None
     agent = {**env, "PARACRINE_AGENT": "on", "PARACRINE_AGENT_SOCKET": str(work / f"agent-{count}" / "agent.sock")}
     if "agent" in settings:
         started = paracrine(["agent", "start", "--idle", "3600"], agent)
