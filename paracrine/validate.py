@@ -27,8 +27,13 @@ class Converter:
     describe: str
 
 
-@functools.lru_cache(maxsize=512, typed=True)  # pure; deploy files name the same few modes on every host
 def _to_mode(value: Any) -> Any:
+    if type(value) is str or type(value) is int:  # hashable: deploy files name the same few modes on every host
+        return _cached_mode(value)
+    return _mode(value)
+
+
+def _mode(value: Any) -> Any:
     if isinstance(value, str):
         text = value.strip().lower().removeprefix("0o")
         if not text or any(c not in "01234567" for c in text) or len(text) > 4:
@@ -40,6 +45,9 @@ def _to_mode(value: Any) -> Any:
         if 0o777 < value <= 777 and set(str(value)) <= set("01234567"):
             raise ValueError(f"mode {value!r} is ambiguous: write 0o{value} or '{value}' for an octal mode")
     return value
+
+
+_cached_mode = functools.lru_cache(maxsize=512, typed=True)(_mode)
 
 
 def _local_path(value: Any) -> Any:

@@ -52,6 +52,8 @@ def test_accepted_values(value: Any, hint: Any, expected: Any) -> None:
         (0o10000, Mode, "mode 4096 is out of range: a mode is 0 to 0o7777, e.g. 0o644 or '0644'"),
         (-1, Mode, "mode -1 is out of range"),
         (644, Mode, "mode 644 is ambiguous: write 0o644 or '644' for an octal mode"),
+        ([0o644], Mode, "expected int, got list [420]"),  # not "unhashable": modes are converted once per value
+        (True, Mode, "expected int, got bool True"),
         ("relative/x", AbsPath, "'relative/x' is not an absolute path"),
         ("/a\0b", AbsPath, "contains a NUL character"),
         ("a(", Regex, "'a(' is not a valid regular expression: missing ), unterminated subpattern"),
