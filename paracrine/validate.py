@@ -148,6 +148,8 @@ def as_is(hint: Any) -> frozenset[type]:
     The plain classes of ``hint`` (or of its union), ``NoneType`` for ``None``, and
     nothing for anything else (converters, containers, literals, ``float``, which
     converts an int). ``Any`` and ``object`` accept everything: use :func:`check_value`.
+    A union is read in order up to its first other option: :func:`check_value` takes
+    the first option that accepts a value, and that one might change it (``AbsPath | str``).
     """
     origin, args = _parts(hint)
     options = args if origin in (typing.Union, types.UnionType) else (hint,)
@@ -157,18 +159,24 @@ def as_is(hint: Any) -> frozenset[type]:
             accepted.add(type(None))
         elif type(option) is type and option is not float and option is not object:
             accepted.add(option)
+        else:
+            break
     return frozenset(accepted)
 
 
 @functools.lru_cache(maxsize=1024)
-def _cached_parts(hint: Any) -> tuple[Any, tuple[Any, ...]]:
+def _cached_parts(hint: Any, args: Any) -> tuple[Any, tuple[Any, ...]]:
     return typing.get_origin(hint), typing.get_args(hint)
 
 
 def _parts(hint: Any) -> tuple[Any, tuple[Any, ...]]:
-    """``typing.get_origin`` and ``get_args`` of ``hint``, remembered (they are slow, and hints repeat)."""
+    """``typing.get_origin`` and ``get_args`` of ``hint``, remembered (they are slow, and hints repeat).
+
+    Remembered by the hint *and* its arguments in order: ``str | AbsPath == AbsPath | str``,
+    but :func:`check_value` tries a union's options in order, so their order must not be lost.
+    """
     try:
-        return _cached_parts(hint)
+        return _cached_parts(hint, getattr(hint, "__args__", None))
     except TypeError:  # an unhashable annotation (a converter without __hash__)
         return typing.get_origin(hint), typing.get_args(hint)
 

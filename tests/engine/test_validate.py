@@ -98,7 +98,8 @@ SAMPLES: list[Any] = [None, True, 0, 1, 2.5, "0644", "/etc", b"x", [1], {"a": 1}
 @pytest.mark.parametrize(
     "hint",
     [str, int, float, bool, bytes, str | None, int | str, Mode, Mode | None, AbsPath, list[str], dict[str, int],
-     Literal["x"], Any, object, None, type(None), bool | None, Sequence[str] | None],
+     Literal["x"], Any, object, None, type(None), bool | None, Sequence[str] | None, AbsPath | str, float | int,
+     str | AbsPath, Mode | int],
 )  # fmt: skip
 def test_types_passed_as_is_are_exactly_what_check_value_returns_unchanged(hint: Any) -> None:
     """The fast path of operation calls (``as_is``) never lets through what ``check_value`` changes or refuses."""
@@ -112,5 +113,14 @@ def test_types_passed_as_is() -> None:
     assert as_is(str | None) == {str, type(None)}
     assert as_is(int) == {int}  # not bool: check_value refuses True for an int
     assert as_is(float) == set()  # an int is converted
-    assert as_is(Mode) == set() and as_is(Mode | None) == {type(None)}  # a converter sees every value
+    assert as_is(Mode) == set() and as_is(Mode | None) == set()  # a converter sees every value it comes before
     assert as_is(list[str]) == set() and as_is(Any) == set() and as_is(object) == set()
+    assert as_is(AbsPath | str) == set() and as_is(float | int) == set()  # an earlier option may convert it
+    assert as_is(str | AbsPath) == {str} and as_is(int | float) == {int}
+
+
+def test_a_union_keeps_its_order_whatever_was_checked_before() -> None:
+    """``AbsPath | str`` equals ``str | AbsPath`` for typing; check_value must still try them in order."""
+    assert check_value("/srv//x", AbsPath | str) == "/srv/x"
+    assert check_value("/srv//x", str | AbsPath) == "/srv//x"  # str accepts it first: unchanged
+    assert check_value("/srv//x", AbsPath | str) == "/srv/x"
