@@ -1,6 +1,6 @@
 """``paracrine agent``: a process of the user's that keeps hosts connected between runs.
 
-Without it, every ``paracrine DEPLOY.py`` (and ``op``, ``run``) starts a Python interpreter on each host
+Without it, every ``paracrine DEPLOY.py`` (and ``op``, ``run``, ``facts``) starts a Python interpreter on each host
 (through an ``ssh_reuse`` master, so without a new SSH handshake) and ends it when the
 run ends. With it, the run happens in the agent (:mod:`paracrine.agent_client` hands
 it over) and the Mitogen contexts of its hosts stay up for the next run: a run that

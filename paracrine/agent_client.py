@@ -33,8 +33,8 @@ SWITCH_ENV = "PARACRINE_AGENT"
 MAX_SOCKET_PATH = 107
 #: Seconds to wait for the agent to take a run (or say it is busy) before running here.
 ANSWER_TIMEOUT = 5.0
-#: Commands that go to the agent: a deploy (``paracrine DEPLOY.py`` is ``paracrine deploy DEPLOY.py``), ``op``, ``run``.
-AGENT_COMMANDS = ("deploy", "op", "run")
+#: Commands that go to the agent: a deploy (``paracrine DEPLOY.py`` is ``paracrine deploy DEPLOY.py``), op, run, facts.
+AGENT_COMMANDS = ("deploy", "op", "run", "facts")
 
 
 def socket_path() -> Path:

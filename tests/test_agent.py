@@ -30,6 +30,9 @@ files.directory("{tmp}/made-" + os.environ.get("DEMO_NAME", "none"))
 server.shell("echo $PPID >> {tmp}/pids", title="who runs commands")
 """
 
+#: A fact whose value is the PID of the interpreter that gathers it (which context served a run).
+PIDFACTS = "import os\nfrom paracrine.fact import fact\n\n@fact\ndef pid() -> int:\n    return os.getpid()\n"
+
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
@@ -113,7 +116,7 @@ def test_runs_in_the_agent_keep_the_host_connected(
     assert pids(tmp_path)[-1] != one  # without the agent: a fresh interpreter
 
 
-def test_run_and_op_use_the_kept_interpreter_too(
+def test_run_op_and_facts_use_the_kept_interpreter_too(
     agent: subprocess.Popen[bytes], client: Client, deploy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
     assert client(str(deploy), "-i", "@local", "-y").returncode == 0
@@ -126,6 +129,10 @@ def test_run_and_op_use_the_kept_interpreter_too(
     op = client("op", "@local", "server.shell", f"command=echo $PPID >> {tmp_path}/pids", "-y")
     assert op.returncode == 0, op.stderr
     assert pids(tmp_path) == [interpreter, interpreter]
+    (tmp_path / "pidfacts.py").write_text(PIDFACTS)
+    facts = client("facts", "@local", "pidfacts.pid", "--json")
+    assert facts.returncode == 0, facts.stderr
+    assert interpreter in facts.stdout, facts.stdout  # a fact gathered by the kept interpreter
     status = _ping(env)
     assert status is not None and status["sessions"] == 1 and status["busy"] is False
     alone = client("run", "@local", "--", "sh", "-c", "echo pid=$PPID", extra={"PARACRINE_AGENT": "off"})
@@ -140,9 +147,7 @@ def test_a_run_on_some_of_the_hosts_uses_the_session_kept_for_all(
     Dry runs (two ``@local`` hosts share one run lock): each host's fact ``pid`` is its context's
     PID, which the deploy file, run by the agent, writes down per host.
     """
-    (tmp_path / "pidfacts.py").write_text(
-        "import os\nfrom paracrine.fact import fact\n\n@fact\ndef pid() -> int:\n    return os.getpid()\n"
-    )
+    (tmp_path / "pidfacts.py").write_text(PIDFACTS)
     deploy = tmp_path / "site.py"
     deploy.write_text(
         "import pidfacts\nfrom paracrine import host\n"
@@ -247,7 +252,7 @@ def test_start_refuses_a_socket_directory_others_can_write(client: Client, env: 
         (["deploy.py", "-y"], True),
         (["deploy", "site.py", "--check"], True),
         (["-i", "inv.py", "deploy.py"], True),  # the same rule as the CLI's: not a command, so a deploy
-        (["facts", "h01"], False),
+        (["facts", "h01"], True),
         (["run", "web", "--", "uptime"], True),
         (["op", "web", "files.directory", "path=/srv/x"], True),
         (["watch", "deploy.py", "-y"], False),

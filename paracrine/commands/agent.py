@@ -23,7 +23,7 @@ START_TIMEOUT = 15.0
 def agent() -> None:
     """Keep hosts connected between runs (start, stop, status).
 
-    While an agent runs, `paracrine DEPLOY.py` (and `op`, `run`) hands each run to it:
+    While an agent runs, `paracrine DEPLOY.py` (and `op`, `run`, `facts`) hands each run to it:
     the run is the same (output, prompts, exit code), but the hosts' interpreters stay
     up for the next run, so a run that changes nothing costs one round trip per host. It ends
     after --idle seconds without a run, on `paracrine agent stop` and on

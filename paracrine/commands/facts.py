@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from pathlib import Path
 from typing import Any
 
 import click
@@ -141,15 +142,20 @@ def parse_args(spec: FactSpec, items: tuple[str, ...]) -> dict[str, Any]:
 def _show_live(
     cache: FactCache, hosts: Inventory, requests: dict[str, FactKey], as_json: bool, parallel: int, summary: bool
 ) -> int:
-    from paracrine.connect import Session
+    from paracrine import agent
     from paracrine.gather import Gatherer
 
     timings = Timings()
-    with Session(parallel=parallel, progress=report.progress) as session:
-        session.connect(hosts.hosts, resolve=hosts.resolve)
+    # A new session, closed at the end; in `paracrine agent`, the kept one (it may hold more hosts).
+    with agent.session_for(hosts, parallel, base=Path.cwd(), applying=False, close=True, progress=report.progress) as (
+        session,
+        runs,
+    ):
+        session.wait_connected()
         timings.mark("connect")
         gatherer = Gatherer(session, cache)
-        call_errors = gatherer.fetch({name: requests.values() for name in session.contexts})
+        names = [host.name for host in hosts if host.name in session.contexts]
+        call_errors = gatherer.fetch({name: requests.values() for name in names})
         timings.mark("facts")
         results: dict[str, dict[str, Any]] = {}
         for host in hosts:
@@ -158,6 +164,8 @@ def _show_live(
             error = failure.message if failure else (problem.message if problem else None)
             results[host.name] = _host_values(gatherer, host.name, requests, error)
         round_trips = max(session.round_trips.values(), default=0)
+        lost = {name for name, problem in call_errors.items() if problem.lost}
+        runs.append(agent.Reached([host.name for host in hosts], lost | set(session.failed)))
     _print(results, requests, as_json, summary)
     reached = len(hosts) - len(session.failed)
     for exc in session.failed.values():
