@@ -52,6 +52,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from paracrine.agent_client import LineReader, installed, peer_uid, send_line, socket_path
 from paracrine.errors import ParacrineError
+from paracrine.filestamp import Stamp, file_stamp
 
 if TYPE_CHECKING:
     from paracrine.connect import ProgressFn, Session
@@ -65,15 +66,7 @@ IDLE_SECONDS = 600.0
 #: Sessions kept at once (sets of hosts); the one unused longest is closed first.
 MAX_SESSIONS = 4
 
-Stamps = dict[str, tuple[int, int]]
-
-
-def _stamp(path: str) -> tuple[int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
+Stamps = dict[str, Stamp]
 
 
 @dataclass
@@ -294,14 +287,14 @@ def _user_modules(roots: list[Path]) -> Stamps:
     is_user = _user_module_test(roots)
     stamps: Stamps = {}
     for path in _module_files().values():
-        stamp = _stamp(path) if is_user(path) else None
+        stamp = file_stamp(path) if is_user(path) else None
         if stamp is not None:
             stamps[path] = stamp
     return stamps
 
 
 def _changed(stamps: Stamps) -> list[str]:
-    return [path for path, stamp in stamps.items() if _stamp(path) != stamp]
+    return [path for path, stamp in stamps.items() if file_stamp(path) != stamp]
 
 
 def forget_user_modules(roots: list[Path]) -> None:
@@ -329,7 +322,7 @@ class Installed:
             if is_user(path):
                 continue
             seen = self.stamps.get(path)
-            now = _stamp(path)
+            now = file_stamp(path)
             if seen is None:
                 if now is not None:
                     self.stamps[path] = now

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from paracrine.atomic import write_atomic
+from paracrine.filestamp import Stamp, file_stamp
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -78,19 +79,9 @@ def _write_json(path: Path, doc: Any) -> None:
     write_atomic(path, json.dumps(doc, separators=(",", ":"), default=repr).encode())  # dumps: the C encoder
 
 
-Stamp = tuple[int, int, int]
-#: Parsed cache files of this process, by path: ``(stamp, content)``; see :func:`_stamp`.
+#: Parsed cache files of this process, by path: ``(stamp, content)`` (:mod:`paracrine.filestamp`).
 _PARSED: dict[str, tuple[Stamp, dict[str, CachedFact]]] = {}
 _KEYS: dict[str, tuple[Stamp, dict[str, frozenset[FactKey]]]] = {}
-
-
-def _stamp(path: Path) -> Stamp | None:
-    """What tells versions of a file apart: inode, mtime (ns) and size; None if it cannot be read."""
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 _Parsed = TypeVar("_Parsed")
@@ -111,7 +102,7 @@ def _remember(
 
 def _carry(memo: dict[str, tuple[Stamp, Any]], path: Path, parsed: Any) -> None:
     """After this process touched ``path``, whose content it parsed as ``parsed``: remember that under the new stamp."""
-    stamp = _stamp(path)
+    stamp = file_stamp(path)
     if stamp is not None:
         _remember(memo, path, stamp, dict(parsed))
 
@@ -135,11 +126,11 @@ class FactCache:
     def load(self, host: str) -> dict[str, CachedFact]:
         """Cached facts of ``host`` by key id; empty when there is no (readable) cache.
 
-        The file is parsed once per version (:func:`_stamp`), for the whole process: a run
+        The file is parsed once per version (:mod:`paracrine.filestamp`), for the whole process: a run
         reads it more than once, and an agent's or watcher's next run reads it again.
         """
         path = self.path(host)
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         if stamp is None:
             return {}
         parsed = _PARSED.get(str(path))
@@ -232,7 +223,7 @@ class FactCache:
     def load_keys(self, host: str, deploy_id: str) -> set[FactKey]:
         """The fact keys the last run of ``deploy_id`` read on ``host`` (prefetched in the first round)."""
         path = self.keys_path(host)
-        stamp = _stamp(path)
+        stamp = file_stamp(path)
         parsed = _KEYS.get(str(path))
         if stamp is None:
             return set()
