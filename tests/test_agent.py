@@ -297,6 +297,15 @@ def test_start_never_replaces_a_file_that_is_not_a_socket(client: Client, env: d
     assert path.read_text() == "precious\n"
 
 
+def test_start_never_follows_a_link_at_its_lock_path(client: Client, env: dict[str, str], tmp_path: Path) -> None:
+    lock = Path(env["PARACRINE_AGENT_SOCKET"] + ".lock")
+    lock.symlink_to(tmp_path / "victim")
+    result = client("agent", "start", "--foreground")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert not (tmp_path / "victim").exists()  # nothing created through the link
+    assert not Path(env["PARACRINE_AGENT_SOCKET"]).exists()
+
+
 def test_a_host_lost_between_runs_is_connected_afresh(
     agent: subprocess.Popen[bytes], client: Client, deploy: Path, tmp_path: Path
 ) -> None:
